@@ -1,0 +1,260 @@
+//! Accounts, passwords and sessions.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use base64::Engine;
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+use crate::store::{Session, User};
+use crate::AppState;
+
+/// Argon2id at OWASP's minimum: 19 MiB, 2 passes, 1 lane.
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"),
+    )
+}
+
+/// Hashes and checks passwords on the blocking pool, a bounded number at a time, so a
+/// burst of log-ins can neither exhaust memory nor starve the async runtime.
+pub struct Passwords {
+    permits: Semaphore,
+    /// Verified against when the user is unknown, so both cases cost the same.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> Self {
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2()
+            .hash_password(b"not a real password", &salt)
+            .expect("hashing works")
+            .to_string();
+        Passwords {
+            permits: Semaphore::new(concurrency.max(1)),
+            dummy_hash,
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// True if `password` matches `hash`; with no hash, spends the same time and fails.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(ok && known)
+    }
+}
+
+/// Sign-up fields. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    #[serde(default = "partner_role")]
+    pub role: Role,
+}
+
+fn partner_role() -> Role {
+    Role::Partner
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Partner,
+    Therapist,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Partner => "partner",
+            Role::Therapist => "therapist",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogIn {
+    pub email: String,
+    pub password: String,
+}
+
+/// Lower-cased, trimmed, and shaped like an address.
+pub fn parse_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::invalid("email", "must be an email address"))
+    }
+}
+
+pub fn check_password(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < 10 {
+        return Err(ApiError::invalid(
+            "password",
+            "must be at least 10 characters",
+        ));
+    }
+    if n > 256 {
+        return Err(ApiError::invalid(
+            "password",
+            "must be at most 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse_display_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 60 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "display_name",
+            "must be 1 to 60 characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// A new session token (256 random bits, URL-safe) and the hash that is stored.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// Only hashes of tokens are stored, so a leaked database holds no usable session.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-tandem_session"
+    } else {
+        "tandem_session"
+    }
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Path=/, Secure behind TLS.
+pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    Cookie::build((cookie_name(secure), token))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::minutes(state.config.session_max_minutes))
+        .build()
+}
+
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    let mut c = Cookie::build((cookie_name(secure), ""))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .build();
+    c.make_removal();
+    c
+}
+
+/// The logged-in user of a request, from the session cookie.
+pub struct AuthUser {
+    pub user: User,
+    pub session: Session,
+    pub token_hash: String,
+}
+
+impl AuthUser {
+    pub async fn from_headers(
+        state: &AppState,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<AuthUser, ApiError> {
+        let jar = CookieJar::from_headers(headers);
+        let token = jar
+            .get(cookie_name(state.config.secure_cookies()))
+            .ok_or(ApiError::Unauthorized)?;
+        Self::from_token_hash(state, &token_hash(token.value()))
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    /// The session's user while the session is live (not idle too long, not too old).
+    pub async fn from_token_hash(
+        state: &AppState,
+        token_hash: &str,
+    ) -> Result<Option<AuthUser>, ApiError> {
+        let now = crate::time::now_ms();
+        let idle_after = now - state.config.session_idle_minutes * 60_000;
+        let found = state
+            .store
+            .session_user(token_hash, now, idle_after)
+            .await?;
+        Ok(found.map(|(user, session)| AuthUser {
+            user,
+            session,
+            token_hash: token_hash.to_string(),
+        }))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        AuthUser::from_headers(state, &parts.headers).await
+    }
+}
+
+pub type SharedPasswords = Arc<Passwords>;

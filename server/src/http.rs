@@ -1,0 +1,567 @@
+//! HTTP routes: accounts, pairing, entries, the event catch-up, the websocket upgrade,
+//! the OpenAPI document and the web app's static files.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::CookieJar;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::account::{self, AuthUser, LogIn, SignUp};
+use crate::commands::{self, Ack, ChangeConsent, Command, CreateEntry, DeleteEntry, SetOutcome};
+use crate::error::ApiError;
+use crate::store::{CoupleInfo, NewUser};
+use crate::time::{now_ms, rfc3339};
+use crate::{consent, pairing, stream, AppState};
+
+/// Largest HTTP request body accepted.
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route(
+            "/vocabulary",
+            get(|| async { Json(crate::entry::vocabulary()) }),
+        )
+        .route("/signup", post(signup))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/couple", get(couple).post(create_couple))
+        .route("/couple/join", post(join_couple))
+        .route("/couple/unpair", post(unpair))
+        .route("/entries", get(list_entries).post(create_entry))
+        .route("/entries/{id}", get(get_entry).delete(delete_entry))
+        .route("/entries/{id}/preview", get(preview_entry))
+        .route("/entries/{id}/share", post(share_entry))
+        .route("/entries/{id}/withdraw", post(withdraw_entry))
+        .route("/entries/{id}/outcome", post(set_outcome))
+        .route("/events", get(events))
+        .route("/ws", get(websocket))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_writes,
+        ));
+
+    let web = &state.config.web_dir;
+    let static_files = ServeDir::new(web).fallback(ServeFile::new(web.join("index.html")));
+    Router::new()
+        .nest("/api", api)
+        .fallback_service(static_files)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// Refuses state-changing requests from other sites. SameSite=Strict cookies already
+/// keep the session off cross-site requests; this also stops cookie-less tricks such as
+/// a cross-site sign-up or log-in (login CSRF).
+async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let headers = req.headers();
+        let cross_site = match headers.get(header::ORIGIN) {
+            Some(origin) => !state.origin_allowed(origin),
+            None => headers
+                .get("sec-fetch-site")
+                .is_some_and(|v| v != "same-origin" && v != "none"),
+        };
+        if cross_site {
+            return ApiError::Forbidden("cross-site request refused").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    if state.config.secure_cookies() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// A JSON body, parsed with the failing field named in the error.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "send a JSON body with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
+        Ok(ApiJson(crate::entry::from_value("", value)?))
+    }
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../docs/openapi.json"),
+    )
+}
+
+fn user_json(user: &crate::store::User) -> Value {
+    json!({ "id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role })
+}
+
+/// A user's couple as clients see it (`null` when not in one).
+pub fn couple_json(info: Option<&CoupleInfo>) -> Value {
+    let Some(info) = info else { return Value::Null };
+    json!({
+        "id": info.couple.id,
+        "status": if info.couple.partner_b.is_some() { "paired" } else { "waiting" },
+        "partner": info.partner.as_ref().map(|(id, name)| json!({ "id": id, "display_name": name })),
+        "created_at": rfc3339(info.couple.created_at),
+        "paired_at": info.couple.paired_at.map(rfc3339),
+    })
+}
+
+async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: &crate::store::User,
+) -> Result<CookieJar, ApiError> {
+    let (token, hash) = account::new_token();
+    let now = now_ms();
+    state
+        .store
+        .create_session(
+            &hash,
+            &user.id,
+            now,
+            now + state.config.session_max_minutes * 60_000,
+        )
+        .await?;
+    Ok(jar.add(account::session_cookie(state, token)))
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ApiJson(form): ApiJson<SignUp>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .limits
+        .address(state.limits.client_ip(peer, &headers))?;
+    let email = account::parse_email(&form.email)?;
+    let display_name = account::parse_display_name(&form.display_name)?;
+    account::check_password(&form.password)?;
+    let hash = state.passwords.hash(form.password).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let user = state
+        .store
+        .create_user(NewUser {
+            id: &id,
+            email: &email,
+            display_name: &display_name,
+            role: form.role.as_str(),
+            password_hash: &hash,
+            now: now_ms(),
+        })
+        .await?;
+    let jar = start_session(&state, jar, &user).await?;
+    Ok((
+        StatusCode::CREATED,
+        jar,
+        Json(json!({ "user": user_json(&user) })),
+    ))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ApiJson(form): ApiJson<LogIn>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .limits
+        .address(state.limits.client_ip(peer, &headers))?;
+    let email = form.email.trim().to_lowercase();
+    state.limits.account(&email)?;
+    let found = state.store.user_by_email(&email).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    // Unknown users are checked against a dummy hash: same answer, same time.
+    let ok = state.passwords.verify(form.password, hash).await?;
+    let user = user.filter(|_| ok).ok_or(ApiError::BadCredentials)?;
+    // A fresh token at every log-in (no session fixation); an old cookie is replaced.
+    let jar = start_session(&state, jar, &user).await?;
+    Ok((jar, Json(json!({ "user": user_json(&user) }))))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    state.store.delete_session(&auth.token_hash).await?;
+    state.hub.end_session(&auth.token_hash);
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.add(account::removal_cookie(&state)),
+    ))
+}
+
+async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    let couple = state.store.couple_of(&auth.user.id).await?;
+    Ok(Json(json!({
+        "user": user_json(&auth.user),
+        "couple": couple_json(couple.as_ref()),
+        "session": { "expires_at": rfc3339(auth.session.expires_at.min(auth.session.last_seen_at.max(now_ms()) + state.config.session_idle_minutes * 60_000)) },
+    })))
+}
+
+async fn couple(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    let couple = state.store.couple_of(&auth.user.id).await?;
+    Ok(Json(json!({ "couple": couple_json(couple.as_ref()) })))
+}
+
+fn partners_only(auth: &AuthUser) -> Result<(), ApiError> {
+    if auth.user.role == "partner" {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only partners pair up"))
+    }
+}
+
+async fn create_couple(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<impl IntoResponse, ApiError> {
+    partners_only(&auth)?;
+    let code = pairing::new_code();
+    let hash = pairing::code_hash(&pairing::normalize(&code)?);
+    let now = now_ms();
+    let expires_at = now + state.config.invite_minutes * 60_000;
+    let new_id = uuid::Uuid::new_v4().to_string();
+    state
+        .store
+        .create_invite(&auth.user.id, &new_id, &hash, now, expires_at)
+        .await?;
+    let couple = state.store.couple_of(&auth.user.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "couple": couple_json(couple.as_ref()),
+            "invite": { "code": code, "link": format!("{}/join#{code}", state.base_url), "expires_at": rfc3339(expires_at) },
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinForm {
+    code: String,
+}
+
+async fn join_couple(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    auth: AuthUser,
+    ApiJson(form): ApiJson<JoinForm>,
+) -> Result<Json<Value>, ApiError> {
+    partners_only(&auth)?;
+    state
+        .limits
+        .address(state.limits.client_ip(peer, &headers))?;
+    state.limits.invite_attempt(&auth.user.id)?;
+    let code = pairing::normalize(&form.code)?;
+    let couple = state
+        .store
+        .join_couple(&auth.user.id, &pairing::code_hash(&code), now_ms())
+        .await?;
+    let mut members = vec![couple.partner_a.clone()];
+    members.extend(couple.partner_b.clone());
+    state.hub.notify(&members);
+    let info = state.store.couple_of(&auth.user.id).await?;
+    Ok(Json(json!({ "couple": couple_json(info.as_ref()) })))
+}
+
+async fn unpair(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    let members = state.store.unpair(&auth.user.id, now_ms()).await?;
+    state.hub.notify(&members);
+    Ok(Json(json!({ "couple": null })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_entries(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    let before = match q.before.as_deref() {
+        None => i64::MAX,
+        Some(s) => {
+            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    ApiError::invalid(
+                        "before",
+                        "must be an RFC 3339 time, like 2026-11-25T10:00:00Z",
+                    )
+                })?;
+            (t.unix_timestamp_nanos() / 1_000_000) as i64
+        }
+    };
+    let rows = state
+        .store
+        .entries_visible_to(&auth.user.id, before, limit)
+        .await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|e| rfc3339(e.created_at)))
+        .flatten();
+    let entries: Vec<Value> = rows
+        .iter()
+        .filter_map(|e| consent::view_for(e, &auth.user.id))
+        .collect();
+    Ok(Json(
+        json!({ "entries": entries, "next_before": next_before }),
+    ))
+}
+
+async fn get_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = commands::entry_id(&id)?;
+    let entry = state.store.entry(&id).await?;
+    let view = entry
+        .as_ref()
+        .and_then(|e| consent::view_for(e, &auth.user.id))
+        .ok_or(ApiError::NotFound("entry"))?;
+    Ok(Json(json!({ "entry": view })))
+}
+
+/// Exactly what the partner would receive if the writer shared this entry now.
+async fn preview_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = commands::entry_id(&id)?;
+    let entry = state
+        .store
+        .entry(&id)
+        .await?
+        .filter(|e| e.author_id == auth.user.id)
+        .ok_or(ApiError::NotFound("entry"))?;
+    let shared_at = entry.shared_partner_at.unwrap_or_else(now_ms);
+    Ok(Json(
+        json!({ "partner_view": consent::partner_view(&entry, shared_at) }),
+    ))
+}
+
+fn ack_response(ack: Ack, created: bool) -> Response {
+    let status = if created && !ack.replayed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({ "entry_id": ack.entry_id, "entry": ack.entry, "replayed": ack.replayed })),
+    )
+        .into_response()
+}
+
+async fn create_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(form): ApiJson<CreateEntry>,
+) -> Result<Response, ApiError> {
+    Ok(ack_response(
+        commands::execute(&state, &auth.user, Command::Create(form)).await?,
+        true,
+    ))
+}
+
+async fn share_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(form): ApiJson<ChangeConsent>,
+) -> Result<Response, ApiError> {
+    Ok(ack_response(
+        commands::execute(&state, &auth.user, Command::Share(id, form)).await?,
+        false,
+    ))
+}
+
+async fn withdraw_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(form): ApiJson<ChangeConsent>,
+) -> Result<Response, ApiError> {
+    Ok(ack_response(
+        commands::execute(&state, &auth.user, Command::Withdraw(id, form)).await?,
+        false,
+    ))
+}
+
+async fn set_outcome(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(form): ApiJson<SetOutcome>,
+) -> Result<Response, ApiError> {
+    Ok(ack_response(
+        commands::execute(&state, &auth.user, Command::SetOutcome(id, form)).await?,
+        false,
+    ))
+}
+
+async fn delete_entry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(form): ApiJson<DeleteEntry>,
+) -> Result<Response, ApiError> {
+    Ok(ack_response(
+        commands::execute(&state, &auth.user, Command::Delete(id, form)).await?,
+        false,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    since: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The stream over plain HTTP, for clients that cannot hold a websocket.
+async fn events(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+    }
+    let since = q.since.unwrap_or(0);
+    if since < 0 {
+        return Err(ApiError::invalid("since", "must be 0 or more"));
+    }
+    let head = state.store.head(&auth.user.id).await?;
+    let stored = state
+        .store
+        .events_after(&auth.user.id, since, limit)
+        .await?;
+    let events = stream::render_events(&state, &auth.user.id, &stored).await?;
+    Ok(Json(json!({ "head": head, "events": events })))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    since: Option<i64>,
+}
+
+/// Upgrades to the event stream: the Origin must be allowed (browsers send cookies on
+/// cross-site websocket handshakes) and the session cookie valid.
+async fn websocket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    match headers.get(header::ORIGIN) {
+        Some(origin) if state.origin_allowed(origin) => {}
+        _ => return Err(ApiError::Forbidden("websocket origin not allowed")),
+    }
+    let auth = AuthUser::from_headers(&state, &headers).await?;
+    let hub = state.hub.clone();
+    Ok(ws
+        .max_message_size(stream::MAX_FRAME)
+        .max_frame_size(stream::MAX_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| hub.track(stream::run(socket, state, auth, q.since)))
+        .into_response())
+}

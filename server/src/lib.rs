@@ -1,0 +1,93 @@
+//! Tandem: consent-first check-ins for couples.
+//!
+//! `serve` runs the whole service on a listener; `main` only parses flags and binds.
+
+pub mod account;
+pub mod commands;
+pub mod config;
+pub mod consent;
+pub mod entry;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod pairing;
+pub mod store;
+pub mod stream;
+pub mod time;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use error::ApiError;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn store::Store>,
+    pub hub: Arc<stream::Hub>,
+    pub config: Arc<Config>,
+    pub passwords: Arc<account::Passwords>,
+    pub limits: Arc<limits::Limits>,
+    pub origins: Arc<[String]>,
+    pub base_url: Arc<str>,
+}
+
+impl AppState {
+    /// Opens the database (running migrations) for a server bound to `bound`.
+    pub async fn new(config: Config, bound: SocketAddr) -> Result<AppState, ApiError> {
+        let store = store::connect(&config.database_url).await?;
+        Ok(AppState {
+            store,
+            hub: Arc::new(stream::Hub::default()),
+            passwords: Arc::new(account::Passwords::new(config.hash_concurrency)),
+            limits: Arc::new(limits::Limits::new(
+                config.attempts_per_minute,
+                config.trusted_proxies.clone(),
+            )),
+            origins: config.origins(bound).into(),
+            base_url: config.base_url(bound).into(),
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn origin_allowed(&self, origin: &HeaderValue) -> bool {
+        origin
+            .to_str()
+            .is_ok_and(|o| self.origins.iter().any(|a| a == o))
+    }
+}
+
+/// Serves until `shutdown` resolves, then closes every websocket with a close frame.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.sweep();
+        }
+    });
+    let hub = state.hub.clone();
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let hub_for_signal = hub.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Upgraded sockets are not part of axum's graceful shutdown: close them here.
+            hub_for_signal.shutdown().await;
+        })
+        .await;
+    hub.shutdown().await;
+    sweeper.abort();
+    result
+}

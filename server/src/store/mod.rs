@@ -1,0 +1,247 @@
+//! Storage: one `Store` trait, one implementation per backend, chosen by URL scheme.
+//!
+//! Both backends run the same SQL (written once in `sql.rs`; `$N` placeholders work on
+//! both), differing only in how they connect, migrate and begin a write transaction.
+//! The database is the source of truth for each user's event stream: a write and the
+//! events it causes commit together, and delivery reads them back by sequence number.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// Opens the backend the URL names (`sqlite:` or `postgres:`), running its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "unsupported database URL scheme in {:?}: use sqlite:… or postgres:…",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub role: &'a str,
+    pub password_hash: &'a str,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CoupleRow {
+    pub id: String,
+    pub partner_a: String,
+    pub partner_b: Option<String>,
+    pub created_at: i64,
+    pub paired_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+/// A user's current couple, with the other partner's public name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoupleInfo {
+    pub couple: CoupleRow,
+    pub partner: Option<(String, String)>,
+}
+
+/// An entry as stored, with its writer's name and its couple's members (for consent checks).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize, Deserialize)]
+pub struct EntryRecord {
+    pub id: String,
+    pub couple_id: Option<String>,
+    pub author_id: String,
+    pub author_name: String,
+    pub kind: String,
+    pub body: String,
+    pub reply_to: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub shared_partner_at: Option<i64>,
+    pub shared_therapist_at: Option<i64>,
+    pub partner_a: Option<String>,
+    pub partner_b: Option<String>,
+}
+
+/// One row of a user's stream; the entry is read at delivery time so that a withdrawn
+/// or deleted entry is never replayed from the log.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: EventKind,
+    pub entry_id: Option<String>,
+    pub entry: Option<EntryRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// An entry appeared or changed for this user (or stopped being visible).
+    Entry,
+    /// The user's couple changed (paired, unpaired).
+    Couple,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Entry => "entry",
+            EventKind::Couple => "couple",
+        }
+    }
+}
+
+/// A consent scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Partner,
+    Therapist,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Partner => "partner",
+            Scope::Therapist => "therapist",
+        }
+    }
+}
+
+/// A state change on entries, applied at most once per (user, request id).
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Create {
+        id: String,
+        kind: &'static str,
+        body: String,
+        reply: Option<crate::entry::Reply>,
+    },
+    Share {
+        entry_id: String,
+        scopes: Vec<Scope>,
+    },
+    Withdraw {
+        entry_id: String,
+        scopes: Vec<Scope>,
+    },
+    SetOutcome {
+        entry_id: String,
+        outcome: crate::entry::Outcome,
+    },
+    Delete {
+        entry_id: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    pub user_id: String,
+    pub request_id: String,
+    /// A digest of the operation, so a request id reused for something else is refused.
+    pub fingerprint: String,
+    pub op: WriteOp,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub entry_id: String,
+    /// The entry after the write; `None` once deleted.
+    pub entry: Option<EntryRecord>,
+    /// True when this request id had already been applied: nothing changed now.
+    pub replayed: bool,
+    /// Users whose streams got new events.
+    pub notify: Vec<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `conflict/email_taken` when the email is registered already.
+    async fn create_user(&self, user: NewUser<'_>) -> Result<User>;
+    /// The user and their password hash.
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The session's user, if the session exists, is not past `expires_at` and was seen
+    /// after `idle_after`; refreshes `last_seen_at` when it is older than a minute.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: i64,
+        idle_after: i64,
+    ) -> Result<Option<(User, Session)>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    async fn couple_of(&self, user_id: &str) -> Result<Option<CoupleInfo>>;
+    /// Starts a couple (or reuses the user's pending one) and stores a fresh invite,
+    /// replacing earlier unused ones.
+    async fn create_invite(
+        &self,
+        user_id: &str,
+        couple_id: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<CoupleRow>;
+    /// Joins the couple behind an unused, unexpired invite; returns both partners' ids.
+    async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> Result<CoupleRow>;
+    /// Ends the user's couple (paired or pending); returns the users to notify.
+    async fn unpair(&self, user_id: &str, now: i64) -> Result<Vec<String>>;
+
+    /// Applies an entry write and its events in one transaction, once per request id.
+    async fn write(&self, req: &WriteRequest) -> Result<WriteResult>;
+    async fn entry(&self, id: &str) -> Result<Option<EntryRecord>>;
+    /// Entries the viewer wrote or that are shared with them, newest first.
+    async fn entries_visible_to(
+        &self,
+        viewer: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<EntryRecord>>;
+
+    /// Events of the user's stream after `since`, oldest first.
+    async fn events_after(&self, user_id: &str, since: i64, limit: i64)
+        -> Result<Vec<StoredEvent>>;
+    /// The sequence number of the user's latest event (0 if none).
+    async fn head(&self, user_id: &str) -> Result<i64>;
+}

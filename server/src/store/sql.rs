@@ -1,0 +1,616 @@
+//! The SQL both backends share. `impl_store!` stamps the `Store` implementation out for a
+//! concrete backend type, which must provide `pool` and `begin_write()`: sqlx's generic
+//! executor bounds make a single generic impl far harder to read than this.
+
+/// Columns of an entry with its writer's name and its couple's members.
+macro_rules! entry_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT en.id, en.couple_id, en.author_id, u.display_name AS author_name, en.kind, en.body, \
+             en.reply_to, en.created_at, en.updated_at, en.shared_partner_at, en.shared_therapist_at, \
+             c.partner_a, c.partner_b \
+             FROM entries en JOIN users u ON u.id = en.author_id LEFT JOIN couples c ON c.id = en.couple_id ",
+            $rest
+        )
+    };
+}
+pub(crate) use entry_select;
+
+/// An event row with its entry's columns, all nullable (the entry may be gone).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    pub seq: i64,
+    pub ev_kind: String,
+    pub ev_entry_id: Option<String>,
+    pub id: Option<String>,
+    pub couple_id: Option<String>,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub kind: Option<String>,
+    pub body: Option<String>,
+    pub reply_to: Option<String>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub shared_partner_at: Option<i64>,
+    pub shared_therapist_at: Option<i64>,
+    pub partner_a: Option<String>,
+    pub partner_b: Option<String>,
+}
+
+impl EventRow {
+    pub fn into_event(self) -> super::StoredEvent {
+        let kind = if self.ev_kind == "couple" {
+            super::EventKind::Couple
+        } else {
+            super::EventKind::Entry
+        };
+        let entry = match (
+            self.id,
+            self.author_id,
+            self.author_name,
+            self.kind,
+            self.body,
+        ) {
+            (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => {
+                Some(super::EntryRecord {
+                    id,
+                    couple_id: self.couple_id,
+                    author_id,
+                    author_name,
+                    kind: k,
+                    body,
+                    reply_to: self.reply_to,
+                    created_at: self.created_at.unwrap_or_default(),
+                    updated_at: self.updated_at.unwrap_or_default(),
+                    shared_partner_at: self.shared_partner_at,
+                    shared_therapist_at: self.shared_therapist_at,
+                    partner_a: self.partner_a,
+                    partner_b: self.partner_b,
+                })
+            }
+            _ => None,
+        };
+        super::StoredEvent {
+            seq: self.seq,
+            kind,
+            entry_id: self.ev_entry_id,
+            entry,
+        }
+    }
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Serializes one user's writes (a no-op update takes the row lock on PostgreSQL;
+            /// SQLite's IMMEDIATE transactions are serialized already).
+            async fn lock_user(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE users SET event_seq = event_seq WHERE id = $1").bind(user_id).execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?)
+            }
+
+            /// Appends an event to one user's stream (the user row lock orders the stream).
+            async fn emit(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user_id: &str,
+                kind: $crate::store::EventKind,
+                entry_id: Option<&str>,
+                now: i64,
+            ) -> $crate::store::Result<()> {
+                let seq: i64 = sqlx::query_scalar("UPDATE users SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
+                    .bind(user_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                sqlx::query("INSERT INTO events (user_id, seq, kind, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(user_id)
+                    .bind(seq)
+                    .bind(kind.as_str())
+                    .bind(entry_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn log_consent(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                entry_id: &str,
+                actor: &str,
+                scope: $crate::store::Scope,
+                action: &str,
+                now: i64,
+            ) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO consent_log (entry_id, actor_id, scope, action, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(entry_id)
+                    .bind(actor)
+                    .bind(scope.as_str())
+                    .bind(action)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn current_couple_in(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT c.id, c.partner_a, c.partner_b, c.created_at, c.paired_at, c.ended_at \
+                     FROM users u JOIN couples c ON c.id = u.couple_id WHERE u.id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// The writer's own entry, or "not found" (also for other people's ids).
+            async fn own_entry(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, id: &str) -> $crate::store::Result<$crate::store::EntryRecord> {
+                match Self::entry_in(tx, id).await? {
+                    Some(e) if e.author_id == user_id => Ok(e),
+                    _ => Err($crate::error::ApiError::NotFound("entry")),
+                }
+            }
+
+            async fn apply(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                req: &$crate::store::WriteRequest,
+                notify: &mut Vec<String>,
+            ) -> $crate::store::Result<String> {
+                use $crate::error::ApiError;
+                use $crate::store::{EventKind, Scope, WriteOp};
+                let me = req.user_id.as_str();
+                let now = req.now;
+                match &req.op {
+                    WriteOp::Create { id, kind, body, reply } => {
+                        let (couple_id, shared_at) = match reply {
+                            Some(reply) => {
+                                let target = Self::entry_in(tx, &reply.to.to_string()).await?;
+                                let target = target
+                                    .filter(|t| $crate::consent::access(t, me) == Some($crate::consent::Access::Partner))
+                                    .ok_or_else(|| ApiError::invalid("body.to", "no such entry shared with you"))?;
+                                let body: serde_json::Value = serde_json::from_str(&target.body).map_err(ApiError::internal)?;
+                                let kind: $crate::entry::Kind = serde_json::from_value(serde_json::Value::String(target.kind.clone()))
+                                    .map_err(ApiError::internal)?;
+                                $crate::entry::check_reply(reply, kind, &body)?;
+                                let current = Self::current_couple_in(tx, me).await?;
+                                if current.as_ref().map(|c| &c.id) != target.couple_id.as_ref() {
+                                    return Err(ApiError::conflict("not_paired", "you are no longer paired with the writer of that entry"));
+                                }
+                                // Replying is speaking to the partner: it is shared with them as it is sent.
+                                (target.couple_id.clone(), Some(now))
+                            }
+                            None => (Self::current_couple_in(tx, me).await?.map(|c| c.id), None),
+                        };
+                        sqlx::query(
+                            "INSERT INTO entries (id, couple_id, author_id, kind, body, reply_to, created_at, updated_at, shared_partner_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+                        )
+                        .bind(id)
+                        .bind(&couple_id)
+                        .bind(me)
+                        .bind(*kind)
+                        .bind(body)
+                        .bind(reply.as_ref().map(|r| r.to.to_string()))
+                        .bind(now)
+                        .bind(shared_at)
+                        .execute(&mut **tx)
+                        .await?;
+                        Self::emit(tx, me, EventKind::Entry, Some(id), now).await?;
+                        notify.push(me.to_string());
+                        if shared_at.is_some() {
+                            Self::log_consent(tx, id, me, Scope::Partner, "share", now).await?;
+                            let entry = Self::entry_in(tx, id).await?.ok_or(ApiError::NotFound("entry"))?;
+                            if let Some(p) = $crate::consent::partner_of(&entry) {
+                                Self::emit(tx, p, EventKind::Entry, Some(id), now).await?;
+                                notify.push(p.to_string());
+                            }
+                        }
+                        Ok(id.clone())
+                    }
+                    WriteOp::Share { entry_id, scopes } => {
+                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        let couple = Self::current_couple_in(tx, me).await?.filter(|c| c.partner_b.is_some() && c.ended_at.is_none());
+                        let couple = couple.ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before sharing"))?;
+                        if entry.couple_id.as_ref().is_some_and(|c| *c != couple.id) {
+                            return Err(ApiError::conflict("other_couple", "this entry belongs to an earlier pairing and cannot be shared now"));
+                        }
+                        let (mut changed, mut changed_for_partner) = (false, false);
+                        for scope in scopes {
+                            let already = match scope {
+                                Scope::Partner => entry.shared_partner_at.is_some(),
+                                Scope::Therapist => entry.shared_therapist_at.is_some(),
+                            };
+                            if already {
+                                continue;
+                            }
+                            let sql = match scope {
+                                Scope::Partner => "UPDATE entries SET shared_partner_at = $1, couple_id = $2 WHERE id = $3",
+                                Scope::Therapist => "UPDATE entries SET shared_therapist_at = $1, couple_id = $2 WHERE id = $3",
+                            };
+                            sqlx::query(sql).bind(now).bind(&couple.id).bind(entry_id).execute(&mut **tx).await?;
+                            Self::log_consent(tx, entry_id, me, *scope, "share", now).await?;
+                            changed = true;
+                            changed_for_partner |= *scope == Scope::Partner;
+                        }
+                        if changed {
+                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
+                            notify.push(me.to_string());
+                        }
+                        if changed_for_partner {
+                            let partner = if couple.partner_a == me { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
+                            if let Some(p) = partner {
+                                Self::emit(tx, &p, EventKind::Entry, Some(entry_id), now).await?;
+                                notify.push(p);
+                            }
+                        }
+                        Ok(entry_id.clone())
+                    }
+                    WriteOp::Withdraw { entry_id, scopes } => {
+                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        let (mut changed, mut changed_for_partner) = (false, false);
+                        for scope in scopes {
+                            let (shared, sql) = match scope {
+                                Scope::Partner => (entry.shared_partner_at.is_some(), "UPDATE entries SET shared_partner_at = NULL WHERE id = $1"),
+                                Scope::Therapist => (entry.shared_therapist_at.is_some(), "UPDATE entries SET shared_therapist_at = NULL WHERE id = $1"),
+                            };
+                            if !shared {
+                                continue;
+                            }
+                            sqlx::query(sql).bind(entry_id).execute(&mut **tx).await?;
+                            Self::log_consent(tx, entry_id, me, *scope, "withdraw", now).await?;
+                            changed = true;
+                            changed_for_partner |= *scope == Scope::Partner;
+                        }
+                        if changed {
+                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
+                            notify.push(me.to_string());
+                        }
+                        if changed_for_partner {
+                            if let Some(p) = $crate::consent::partner_of(&entry) {
+                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
+                                notify.push(p.to_string());
+                            }
+                        }
+                        Ok(entry_id.clone())
+                    }
+                    WriteOp::SetOutcome { entry_id, outcome } => {
+                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        if entry.kind != "small_step" {
+                            return Err(ApiError::invalid("outcome", "only a small step has an outcome"));
+                        }
+                        let mut step: $crate::entry::SmallStep = serde_json::from_str(&entry.body).map_err(ApiError::internal)?;
+                        step.outcome = Some(*outcome);
+                        let body = serde_json::to_string(&step).map_err(ApiError::internal)?;
+                        sqlx::query("UPDATE entries SET body = $1, updated_at = $2 WHERE id = $3")
+                            .bind(body)
+                            .bind(now)
+                            .bind(entry_id)
+                            .execute(&mut **tx)
+                            .await?;
+                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
+                        notify.push(me.to_string());
+                        if entry.shared_partner_at.is_some() {
+                            if let Some(p) = $crate::consent::partner_of(&entry) {
+                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
+                                notify.push(p.to_string());
+                            }
+                        }
+                        Ok(entry_id.clone())
+                    }
+                    WriteOp::Delete { entry_id } => {
+                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        sqlx::query("DELETE FROM consent_log WHERE entry_id = $1").bind(entry_id).execute(&mut **tx).await?;
+                        sqlx::query("DELETE FROM entries WHERE id = $1").bind(entry_id).execute(&mut **tx).await?;
+                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
+                        notify.push(me.to_string());
+                        if entry.shared_partner_at.is_some() {
+                            if let Some(p) = $crate::consent::partner_of(&entry) {
+                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
+                                notify.push(p.to_string());
+                            }
+                        }
+                        Ok(entry_id.clone())
+                    }
+                }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn create_user(&self, u: $crate::store::NewUser<'_>) -> $crate::store::Result<$crate::store::User> {
+                let res = sqlx::query(
+                    "INSERT INTO users (id, email, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(u.id)
+                .bind(u.email)
+                .bind(u.display_name)
+                .bind(u.role)
+                .bind(u.password_hash)
+                .bind(u.now)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Ok(_) => Ok($crate::store::User {
+                        id: u.id.to_string(),
+                        email: u.email.to_string(),
+                        display_name: u.display_name.to_string(),
+                        role: u.role.to_string(),
+                        created_at: u.now,
+                    }),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        Err($crate::error::ApiError::conflict("email_taken", "an account with this email exists already"))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn user_by_email(&self, email: &str) -> $crate::store::Result<Option<($crate::store::User, String)>> {
+                let row: Option<(String, String, String, String, i64, String)> = sqlx::query_as(
+                    "SELECT id, email, display_name, role, created_at, password_hash FROM users WHERE email = $1",
+                )
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, email, display_name, role, created_at, hash)| {
+                    ($crate::store::User { id, email, display_name, role, created_at }, hash)
+                }))
+            }
+
+            async fn create_session(&self, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)")
+                    .bind(token_hash)
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn session_user(
+                &self,
+                token_hash: &str,
+                now: i64,
+                idle_after: i64,
+            ) -> $crate::store::Result<Option<($crate::store::User, $crate::store::Session)>> {
+                let row: Option<(String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT u.id, u.email, u.display_name, u.role, u.created_at, s.created_at, s.last_seen_at, s.expires_at \
+                     FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .bind(idle_after)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((id, email, display_name, role, created_at, s_created, last_seen_at, expires_at)) = row else {
+                    return Ok(None);
+                };
+                // Refresh at most once a minute: a read should not cost a write every time.
+                if now - last_seen_at > 60_000 {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                        .bind(now)
+                        .bind(token_hash)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                let session = $crate::store::Session { user_id: id.clone(), created_at: s_created, last_seen_at, expires_at };
+                Ok(Some(($crate::store::User { id, email, display_name, role, created_at }, session)))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> $crate::store::Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn couple_of(&self, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleInfo>> {
+                let mut tx = self.pool.begin().await?;
+                let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
+                    return Ok(None);
+                };
+                let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
+                let partner = match other {
+                    Some(id) => {
+                        let name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+                            .bind(&id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        Some((id, name))
+                    }
+                    None => None,
+                };
+                tx.commit().await?;
+                Ok(Some($crate::store::CoupleInfo { couple, partner }))
+            }
+
+            async fn create_invite(
+                &self,
+                user_id: &str,
+                couple_id: &str,
+                code_hash: &str,
+                now: i64,
+                expires_at: i64,
+            ) -> $crate::store::Result<$crate::store::CoupleRow> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let couple = match Self::current_couple_in(&mut tx, user_id).await? {
+                    Some(c) if c.partner_b.is_some() => {
+                        return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
+                    }
+                    Some(c) => c,
+                    None => {
+                        sqlx::query("INSERT INTO couples (id, partner_a, created_at) VALUES ($1, $2, $3)")
+                            .bind(couple_id)
+                            .bind(user_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(couple_id).bind(user_id).execute(&mut *tx).await?;
+                        Self::current_couple_in(&mut tx, user_id).await?.ok_or($crate::error::ApiError::NotFound("couple"))?
+                    }
+                };
+                // One live invite per couple: a new code retires the old one.
+                sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO invites (code_hash, couple_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(code_hash)
+                    .bind(&couple.id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(couple)
+            }
+
+            async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
+                use $crate::error::ApiError;
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let invite: Option<(String, i64, Option<i64>)> =
+                    sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
+                        .bind(code_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((couple_id, expires_at, used_at)) = invite else {
+                    return Err(ApiError::NotFound("invite code"));
+                };
+                if used_at.is_some() {
+                    return Err(ApiError::conflict("couple_full", "this invite was used already: a couple has exactly two partners"));
+                }
+                if expires_at <= now {
+                    return Err(ApiError::NotFound("invite code"));
+                }
+                let couple: $crate::store::CoupleRow = sqlx::query_as(
+                    "SELECT id, partner_a, partner_b, created_at, paired_at, ended_at FROM couples WHERE id = $1",
+                )
+                .bind(&couple_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if couple.partner_a == user_id {
+                    return Err(ApiError::conflict("own_invite", "this is your own invite: give it to your partner"));
+                }
+                if couple.ended_at.is_some() {
+                    return Err(ApiError::NotFound("invite code"));
+                }
+                if Self::current_couple_in(&mut tx, user_id).await?.is_some() {
+                    return Err(ApiError::conflict("already_in_couple", "you are already in a couple; unpair first"));
+                }
+                let joined = sqlx::query("UPDATE couples SET partner_b = $1, paired_at = $2 WHERE id = $3 AND partner_b IS NULL AND ended_at IS NULL")
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(&couple_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if joined.rows_affected() != 1 {
+                    return Err(ApiError::conflict("couple_full", "this couple has two partners already"));
+                }
+                sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
+                Self::emit(&mut tx, &couple.partner_a, $crate::store::EventKind::Couple, None, now).await?;
+                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, now).await?;
+                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
+                tx.commit().await?;
+                Ok(couple)
+            }
+
+            async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
+                    return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
+                };
+                sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
+                let mut members = vec![couple.partner_a.clone()];
+                members.extend(couple.partner_b.clone());
+                for m in &members {
+                    Self::emit(&mut tx, m, $crate::store::EventKind::Couple, None, now).await?;
+                }
+                tx.commit().await?;
+                Ok(members)
+            }
+
+            async fn write(&self, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, &req.user_id).await?;
+                let seen: Option<(String, String)> =
+                    sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
+                        .bind(&req.user_id)
+                        .bind(&req.request_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((fingerprint, entry_id)) = seen {
+                    if fingerprint != req.fingerprint {
+                        return Err($crate::error::ApiError::conflict(
+                            "request_id_reused",
+                            "this request_id was already used for a different request",
+                        ));
+                    }
+                    let entry = Self::entry_in(&mut tx, &entry_id).await?.filter(|e| e.author_id == req.user_id);
+                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, notify: Vec::new() });
+                }
+                let mut notify = Vec::new();
+                let entry_id = Self::apply(&mut tx, req, &mut notify).await?;
+                sqlx::query("INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&req.user_id)
+                    .bind(&req.request_id)
+                    .bind(&req.fingerprint)
+                    .bind(&entry_id)
+                    .bind(req.now)
+                    .execute(&mut *tx)
+                    .await?;
+                let entry = Self::entry_in(&mut tx, &entry_id).await?;
+                tx.commit().await?;
+                Ok($crate::store::WriteResult { entry_id, entry, replayed: false, notify })
+            }
+
+            async fn entry(&self, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1")).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn entries_visible_to(&self, viewer: &str, before: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::entry_select!(
+                    "WHERE (en.author_id = $1 OR (en.shared_partner_at IS NOT NULL AND (c.partner_a = $1 OR c.partner_b = $1))) \
+                     AND en.created_at < $2 ORDER BY en.created_at DESC, en.id DESC LIMIT $3"
+                ))
+                .bind(viewer)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::StoredEvent>> {
+                let rows: Vec<$crate::store::sql::EventRow> = sqlx::query_as(
+                    "SELECT ev.seq, ev.kind AS ev_kind, ev.entry_id AS ev_entry_id, \
+                     en.id, en.couple_id, en.author_id, u.display_name AS author_name, en.kind, en.body, en.reply_to, \
+                     en.created_at, en.updated_at, en.shared_partner_at, en.shared_therapist_at, c.partner_a, c.partner_b \
+                     FROM events ev LEFT JOIN entries en ON en.id = ev.entry_id \
+                     LEFT JOIN users u ON u.id = en.author_id LEFT JOIN couples c ON c.id = en.couple_id \
+                     WHERE ev.user_id = $1 AND ev.seq > $2 ORDER BY ev.seq LIMIT $3",
+                )
+                .bind(user_id)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.into_event()).collect())
+            }
+
+            async fn head(&self, user_id: &str) -> $crate::store::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT event_seq FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or(0))
+            }
+        }
+    };
+}
+pub(crate) use impl_store;

@@ -1,0 +1,391 @@
+//! Live delivery: a hub of open websockets, and the loop each connection runs.
+//!
+//! The database holds every user's stream; the hub only wakes connections. A woken
+//! connection reads what follows its cursor from the store and sends it in order, so a
+//! live event, a resume after 10,000 missed events and a retry all take the same path,
+//! and a slow reader only ever delays itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::account::AuthUser;
+use crate::commands::{self, Ack, Command};
+use crate::error::ApiError;
+use crate::store::{EventKind, StoredEvent};
+use crate::AppState;
+
+/// Largest message the server reads; bigger frames close the socket (1009).
+pub const MAX_FRAME: usize = 64 * 1024;
+/// Largest message the server acts on; bigger ones get a `too_large` error.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+/// How often the server pings; a peer silent for three intervals is dropped.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+/// A send that cannot complete in this time means a stalled reader: drop it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Events read from the store per round while catching up.
+const BATCH: i64 = 500;
+
+struct Conn {
+    id: u64,
+    session: String,
+    wake: Arc<Notify>,
+    kick: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    conns: Mutex<HashMap<String, Vec<Conn>>>,
+    next_id: AtomicU64,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A connection's place in the hub; unregisters on drop, however the task ends.
+pub struct Registration {
+    hub: Arc<Hub>,
+    user: String,
+    id: u64,
+    wake: Arc<Notify>,
+    kick: CancellationToken,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut conns = self.hub.conns.lock().expect("hub lock");
+        if let Some(list) = conns.get_mut(&self.user) {
+            list.retain(|c| c.id != self.id);
+            if list.is_empty() {
+                conns.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn register(self: &Arc<Self>, user: &str, session: &str) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        let kick = self.shutdown.child_token();
+        let conn = Conn {
+            id,
+            session: session.to_string(),
+            wake: wake.clone(),
+            kick: kick.clone(),
+        };
+        self.conns
+            .lock()
+            .expect("hub lock")
+            .entry(user.to_string())
+            .or_default()
+            .push(conn);
+        Registration {
+            hub: self.clone(),
+            user: user.to_string(),
+            id,
+            wake,
+            kick,
+        }
+    }
+
+    /// Wakes every open connection of these users to read their new events.
+    pub fn notify(&self, users: &[String]) {
+        let conns = self.conns.lock().expect("hub lock");
+        for user in users {
+            for c in conns.get(user).into_iter().flatten() {
+                c.wake.notify_one();
+            }
+        }
+    }
+
+    /// Closes the connections opened with this session (log-out, revocation).
+    pub fn end_session(&self, session: &str) {
+        let conns = self.conns.lock().expect("hub lock");
+        for c in conns.values().flatten().filter(|c| c.session == session) {
+            c.kick.cancel();
+        }
+    }
+
+    /// Connections currently open.
+    pub fn connections(&self) -> usize {
+        self.conns
+            .lock()
+            .expect("hub lock")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Asks every connection to close with a close frame, then waits for them (bounded).
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        let _ = timeout(Duration::from_secs(5), self.tasks.wait()).await;
+    }
+
+    /// Tracks a connection's task so shutdown can wait for its close frame to go out.
+    pub fn track<F: std::future::Future<Output = ()>>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = ()> {
+        self.tasks.track_future(f)
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn send(sink: &mut Sink, msg: Message) -> Result<(), ()> {
+    match timeout(SEND_TIMEOUT, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn send_json(sink: &mut Sink, value: &Value) -> Result<(), ()> {
+    send(sink, Message::Text(Utf8Bytes::from(value.to_string()))).await
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
+    let _ = send(
+        sink,
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })),
+    )
+    .await;
+}
+
+fn error_message(request_id: Option<&str>, err: &ApiError) -> Value {
+    json!({ "type": "error", "request_id": request_id, "status": err.status().as_u16(), "error": err.body() })
+}
+
+fn ack_message(request_id: &str, ack: &Ack) -> Value {
+    json!({ "type": "ack", "request_id": request_id, "entry_id": ack.entry_id, "entry": ack.entry, "replayed": ack.replayed })
+}
+
+/// Renders stored events for `user`, applying consent as it stands now.
+pub async fn render_events(
+    state: &AppState,
+    user: &str,
+    events: &[StoredEvent],
+) -> Result<Vec<Value>, ApiError> {
+    let mut couple: Option<Value> = None;
+    let mut out = Vec::with_capacity(events.len());
+    for ev in events {
+        let body = match ev.kind {
+            EventKind::Entry => match ev
+                .entry
+                .as_ref()
+                .and_then(|e| crate::consent::view_for(e, user))
+            {
+                Some(entry) => {
+                    json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })
+                }
+                None => {
+                    json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": ev.entry_id })
+                }
+            },
+            EventKind::Couple => {
+                if couple.is_none() {
+                    couple = Some(crate::http::couple_json(
+                        state.store.couple_of(user).await?.as_ref(),
+                    ));
+                }
+                json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple })
+            }
+        };
+        out.push(body);
+    }
+    Ok(out)
+}
+
+/// Parses one client message into a command (the `type` field picks it).
+fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
+    let mut value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                None,
+                Err(ApiError::BadRequest(format!("not valid JSON: {e}"))),
+            )
+        }
+    };
+    let Some(obj) = value.as_object_mut() else {
+        return (
+            None,
+            Err(ApiError::BadRequest("a message is a JSON object".into())),
+        );
+    };
+    let request_id = obj
+        .get("request_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let kind = obj.remove("type");
+    let mut entry_id = || match obj.remove("entry_id") {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid("entry_id", "must be a string")),
+        None => Err(ApiError::invalid("entry_id", "missing")),
+    };
+    let command = match kind.as_ref().and_then(Value::as_str) {
+        Some("create_entry") => crate::entry::from_value("", value).map(Command::Create),
+        Some("share") => {
+            entry_id().and_then(|id| Ok(Command::Share(id, crate::entry::from_value("", value)?)))
+        }
+        Some("withdraw") => entry_id()
+            .and_then(|id| Ok(Command::Withdraw(id, crate::entry::from_value("", value)?))),
+        Some("set_outcome") => entry_id().and_then(|id| {
+            Ok(Command::SetOutcome(
+                id,
+                crate::entry::from_value("", value)?,
+            ))
+        }),
+        Some("delete_entry") => {
+            entry_id().and_then(|id| Ok(Command::Delete(id, crate::entry::from_value("", value)?)))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "type",
+            "unknown message type: use create_entry, share, withdraw, set_outcome or delete_entry",
+        )),
+        None => Err(ApiError::invalid("type", "missing")),
+    };
+    (request_id, command)
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Runs one authenticated connection until it closes, the session ends or the server stops.
+pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Option<i64>) {
+    let user = auth.user.id.clone();
+    let reg = state.hub.register(&user, &auth.token_hash);
+    let (mut sink, mut stream) = socket.split();
+
+    let Ok(head) = state.store.head(&user).await else {
+        close(&mut sink, 1011, "storage unavailable").await;
+        return;
+    };
+    // A cursor ahead of the stream means the client kept state from elsewhere: start
+    // over from the head and tell it to reload.
+    let reset = since.is_some_and(|s| s > head || s < 0);
+    let mut cursor = match since {
+        Some(s) if !reset => s,
+        _ => head,
+    };
+    if send_json(
+        &mut sink,
+        &json!({ "type": "ready", "head": head, "since": cursor, "reset": reset }),
+    )
+    .await
+    .is_err()
+    {
+        return;
+    }
+
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut last_heard = Instant::now();
+    loop {
+        // Deliver everything after the cursor, in order, in bounded batches.
+        loop {
+            let events = match state.store.events_after(&user, cursor, BATCH).await {
+                Ok(e) => e,
+                Err(_) => {
+                    close(&mut sink, 1011, "storage unavailable").await;
+                    return;
+                }
+            };
+            let rendered = match render_events(&state, &user, &events).await {
+                Ok(r) => r,
+                Err(_) => {
+                    close(&mut sink, 1011, "storage unavailable").await;
+                    return;
+                }
+            };
+            for (ev, msg) in events.iter().zip(&rendered) {
+                if send_json(&mut sink, msg).await.is_err() {
+                    return;
+                }
+                cursor = ev.seq;
+            }
+            if (events.len() as i64) < BATCH {
+                break;
+            }
+        }
+
+        let flow = tokio::select! {
+            biased;
+            _ = reg.kick.cancelled() => {
+                let (code, reason) = if state.hub.shutdown.is_cancelled() { (1001, "server shutting down") } else { (4001, "session ended") };
+                close(&mut sink, code, reason).await;
+                Flow::Stop
+            }
+            msg = stream.next() => {
+                last_heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(text))) => handle_text(&state, &auth, &mut sink, text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        let err = ApiError::BadRequest("send JSON text messages".into());
+                        if send_json(&mut sink, &error_message(None, &err)).await.is_err() { Flow::Stop } else { Flow::Continue }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    Some(Ok(Message::Close(_))) | None => Flow::Stop,
+                    Some(Err(_)) => {
+                        // Oversized frames end up here; say why before hanging up.
+                        close(&mut sink, 1009, "message too big or malformed").await;
+                        Flow::Stop
+                    }
+                }
+            }
+            _ = reg.wake.notified() => Flow::Continue,
+            _ = ping.tick() => {
+                let session_ok = matches!(AuthUser::from_token_hash(&state, &auth.token_hash).await, Ok(Some(_)));
+                if !session_ok {
+                    close(&mut sink, 4001, "session ended").await;
+                    Flow::Stop
+                } else if last_heard.elapsed() > PING_EVERY * 3 {
+                    close(&mut sink, 1001, "no answer to pings").await;
+                    Flow::Stop
+                } else if send(&mut sink, Message::Ping(Default::default())).await.is_err() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            }
+        };
+        if let Flow::Stop = flow {
+            break;
+        }
+    }
+}
+
+async fn handle_text(state: &AppState, auth: &AuthUser, sink: &mut Sink, text: &str) -> Flow {
+    let reply = if text.len() > MAX_MESSAGE {
+        error_message(None, &ApiError::TooLarge(MAX_MESSAGE))
+    } else {
+        let (request_id, command) = parse_command(text);
+        match command {
+            Ok(cmd) => match commands::execute(state, &auth.user, cmd).await {
+                Ok(ack) => ack_message(request_id.as_deref().unwrap_or_default(), &ack),
+                Err(e) => error_message(request_id.as_deref(), &e),
+            },
+            Err(e) => error_message(request_id.as_deref(), &e),
+        }
+    };
+    if send_json(sink, &reply).await.is_err() {
+        Flow::Stop
+    } else {
+        Flow::Continue
+    }
+}
