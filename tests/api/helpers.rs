@@ -1,0 +1,446 @@
+//! The test harness: a real server on a random port, with a fresh database per test,
+//! driven over real HTTP and websocket connections.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tandem::{serve, AppState, Config};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn(Backend)` as two tests: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
+        }
+    };
+}
+
+/// Base URL of the PostgreSQL server tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("TANDEM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// PostgreSQL tests are skipped when no server answers, unless CI or
+/// TANDEM_REQUIRE_POSTGRES says they must run.
+fn postgres_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("TANDEM_REQUIRE_POSTGRES").is_some()
+}
+
+/// A fresh, empty database for one test; `None` when PostgreSQL is absent and optional.
+pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("tandem.db").display());
+            Some((url, Some(dir)))
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_admin_url();
+            let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                Ok(c) => c,
+                Err(e) if !postgres_required() => {
+                    eprintln!("skipped: PostgreSQL not reachable at {admin} ({e}); set TANDEM_REQUIRE_POSTGRES=1 to fail instead");
+                    return None;
+                }
+                Err(e) => panic!("PostgreSQL not reachable at {admin}: {e}"),
+            };
+            let name = format!("tandem_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin);
+            Some((format!("{base}/{name}"), None))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub origin: String,
+    pub database_url: String,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts the server on port 0 with a fresh database; `None` if the backend is unavailable.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, args: &[&str]) -> Option<TestApp> {
+    let (url, dir) = fresh_database(backend).await?;
+    Some(spawn_on(&url, dir, args).await)
+}
+
+/// Starts a server on an existing database (a restart, or a second instance).
+pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) -> TestApp {
+    let mut argv = vec![
+        "tandem",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        url,
+        "--attempts-per-minute",
+        "1000",
+    ];
+    argv.extend_from_slice(args);
+    let config = Config::parse_from(argv);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = AppState::new(config, addr).await.expect("server state");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        origin: format!("http://127.0.0.1:{}", addr.port()),
+        database_url: url.to_string(),
+        state,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Stops the server and waits until it has closed every socket.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+        self._dir.take()
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            origin: self.origin.clone(),
+            cookie: Default::default(),
+        }
+    }
+
+    /// Signs up a partner with a unique email.
+    pub async fn partner(&self, name: &str) -> Partner {
+        self.signup(name, "partner").await
+    }
+
+    pub async fn signup(&self, name: &str, role: &str) -> Partner {
+        let email = format!(
+            "{}-{}@example.org",
+            name.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let password = "a long enough password".to_string();
+        let client = self.anonymous();
+        let (status, body) = client
+            .post(
+                "/api/signup",
+                json!({ "email": email, "password": password, "display_name": name, "role": role }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "signup: {body}");
+        Partner {
+            id: body["user"]["id"].as_str().unwrap().to_string(),
+            name: name.to_string(),
+            email,
+            password,
+            client,
+        }
+    }
+
+    /// Two partners, paired.
+    pub async fn couple(&self) -> (Partner, Partner) {
+        let a = self.partner("Ana").await;
+        let b = self.partner("Ben").await;
+        let (status, body) = a.client.post("/api/couple", json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let code = body["invite"]["code"].as_str().unwrap().to_string();
+        let (status, body) = b
+            .client
+            .post("/api/couple/join", json!({ "code": code }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (a, b)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// An HTTP client that keeps one session cookie and sends the app's Origin.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub origin: String,
+    cookie: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Client {
+    /// The session cookie (`name=value`), if any.
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    pub fn set_cookie(&self, cookie: Option<String>) {
+        *self.cookie.lock().unwrap() = cookie;
+    }
+
+    fn remember_cookie(&self, res: &reqwest::Response) {
+        for v in res.headers().get_all(reqwest::header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            if v.contains("Max-Age=0") || pair.ends_with('=') {
+                self.set_cookie(None);
+            } else {
+                self.set_cookie(Some(pair.to_string()));
+            }
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("Origin", &self.origin);
+        if let Some(c) = self.cookie() {
+            req = req.header("Cookie", c);
+        }
+        req
+    }
+
+    async fn finish(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = req.send().await.expect("request");
+        self.remember_cookie(&res);
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.finish(self.request(reqwest::Method::GET, path)).await
+    }
+
+    /// POST with a JSON body; keeps any cookie the server sets.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let req = self.request(reqwest::Method::POST, path).json(&body);
+        self.finish(req).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let req = self
+            .request(reqwest::Method::POST, path)
+            .header("Content-Type", content_type)
+            .body(body);
+        self.finish(req).await
+    }
+
+    pub async fn delete(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.finish(self.request(reqwest::Method::DELETE, path).json(&body))
+            .await
+    }
+
+    /// Opens the event stream, resuming after `since` when given.
+    pub async fn ws(&self, since: Option<i64>) -> Ws {
+        let url = match since {
+            Some(s) => format!("{}/api/ws?since={s}", self.base.replace("http://", "ws://")),
+            None => format!("{}/api/ws", self.base.replace("http://", "ws://")),
+        };
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Origin", self.origin.parse().unwrap());
+        if let Some(c) = self.cookie() {
+            req.headers_mut().insert("Cookie", c.parse().unwrap());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("websocket connects");
+        let mut ws = Ws { stream };
+        let ready = ws.next().await;
+        assert_eq!(ready["type"], "ready", "{ready}");
+        ws
+    }
+}
+
+pub struct Partner {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub client: Client,
+}
+
+impl Partner {
+    /// Creates an entry over HTTP and returns the writer's view of it.
+    pub async fn create(&self, kind: &str, body: Value) -> Value {
+        let (status, res) = self
+            .client
+            .post(
+                "/api/entries",
+                json!({ "request_id": new_id(), "kind": kind, "body": body }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create {kind}: {res}");
+        res["entry"].clone()
+    }
+
+    pub async fn share(&self, entry_id: &str, scopes: &[&str]) -> Value {
+        let (status, res) = self
+            .client
+            .post(
+                &format!("/api/entries/{entry_id}/share"),
+                json!({ "request_id": new_id(), "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "share: {res}");
+        res["entry"].clone()
+    }
+
+    pub async fn withdraw(&self, entry_id: &str, scopes: &[&str]) -> Value {
+        let (status, res) = self
+            .client
+            .post(
+                &format!("/api/entries/{entry_id}/withdraw"),
+                json!({ "request_id": new_id(), "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "withdraw: {res}");
+        res["entry"].clone()
+    }
+
+    /// Ids of the entries this partner can list.
+    pub async fn listed_ids(&self) -> Vec<String> {
+        let (status, body) = self.client.get("/api/entries?limit=200").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn ws(&self, since: Option<i64>) -> Ws {
+        self.client.ws(since).await
+    }
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn check_in(mood: i64) -> Value {
+    json!({ "mood": mood, "emotions": ["hopeful", "anxious"], "closeness": -1, "felt_appreciated": "somewhat", "ready_to_talk": "later", "note": "long day" })
+}
+
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    /// The next JSON message (pings skipped); fails after 5 s of nothing.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+                .await
+                .expect("a message within 5 s")
+                .expect("stream open")
+                .expect("message");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next `event` message.
+    pub async fn next_event(&mut self) -> Value {
+        let msg = self.next().await;
+        assert_eq!(msg["type"], "event", "{msg}");
+        msg
+    }
+
+    /// Asserts nothing but pings arrives for `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.stream
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a command and returns the `ack` or `error` answering it (events are skipped).
+    pub async fn call(&mut self, value: Value) -> Value {
+        let request_id = value["request_id"].clone();
+        self.send(value).await;
+        loop {
+            let msg = self.next().await;
+            if (msg["type"] == "ack" || msg["type"] == "error") && msg["request_id"] == request_id {
+                return msg;
+            }
+        }
+    }
+}
