@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -68,8 +66,7 @@ impl Passwords {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+            PasswordHash::new(&hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
         })
         .await
         .map_err(ApiError::internal)?;
@@ -119,9 +116,9 @@ pub struct LogIn {
 pub fn parse_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid {
         Ok(email)
@@ -133,16 +130,10 @@ pub fn parse_email(raw: &str) -> Result<String, ApiError> {
 pub fn check_password(password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
     if n < 10 {
-        return Err(ApiError::invalid(
-            "password",
-            "must be at least 10 characters",
-        ));
+        return Err(ApiError::invalid("password", "must be at least 10 characters"));
     }
     if n > 256 {
-        return Err(ApiError::invalid(
-            "password",
-            "must be at most 256 characters",
-        ));
+        return Err(ApiError::invalid("password", "must be at most 256 characters"));
     }
     Ok(())
 }
@@ -151,10 +142,7 @@ pub fn parse_display_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > 60 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "display_name",
-            "must be 1 to 60 characters",
-        ));
+        return Err(ApiError::invalid("display_name", "must be 1 to 60 characters"));
     }
     Ok(name.to_string())
 }
@@ -214,10 +202,7 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    pub async fn from_headers(
-        state: &AppState,
-        headers: &axum::http::HeaderMap,
-    ) -> Result<AuthUser, ApiError> {
+    pub async fn from_headers(state: &AppState, headers: &axum::http::HeaderMap) -> Result<AuthUser, ApiError> {
         let jar = CookieJar::from_headers(headers);
         let token = jar
             .get(cookie_name(state.config.secure_cookies()))
@@ -228,16 +213,10 @@ impl AuthUser {
     }
 
     /// The session's user while the session is live (not idle too long, not too old).
-    pub async fn from_token_hash(
-        state: &AppState,
-        token_hash: &str,
-    ) -> Result<Option<AuthUser>, ApiError> {
+    pub async fn from_token_hash(state: &AppState, token_hash: &str) -> Result<Option<AuthUser>, ApiError> {
         let now = crate::time::now_ms();
         let idle_after = now - state.config.session_idle_minutes * 60_000;
-        let found = state
-            .store
-            .session_user(token_hash, now, idle_after)
-            .await?;
+        let found = state.store.session_user(token_hash, now, idle_after).await?;
         Ok(found.map(|(user, session)| AuthUser {
             user,
             session,
@@ -249,10 +228,7 @@ impl AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         AuthUser::from_headers(state, &parts.headers).await
     }
 }

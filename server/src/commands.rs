@@ -97,11 +97,7 @@ fn fingerprint(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn consent_change(
-    action: &str,
-    id: &str,
-    c: &ChangeConsent,
-) -> Result<(String, String, String, Vec<Scope>), ApiError> {
+fn consent_change(action: &str, id: &str, c: &ChangeConsent) -> Result<(String, String, String, Vec<Scope>), ApiError> {
     let rid = request_id(&c.request_id)?;
     let entry_id = entry_id(id)?;
     let scopes = scopes(&c.scopes)?;

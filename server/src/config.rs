@@ -6,22 +6,14 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "tandem",
-    version,
-    about = "Tandem: consent-first check-ins for couples"
-)]
+#[command(name = "tandem", version, about = "Tandem: consent-first check-ins for couples")]
 pub struct Config {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
     /// Database URL: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        env = "TANDEM_DATABASE_URL",
-        default_value = "sqlite://tandem.db"
-    )]
+    #[arg(long, env = "TANDEM_DATABASE_URL", default_value = "sqlite://tandem.db")]
     pub database_url: String,
 
     /// The address people open in their browser, e.g. https://tandem.example.org.
@@ -71,11 +63,8 @@ pub struct Config {
 
 impl Config {
     pub fn secure_cookies(&self) -> bool {
-        self.secure_cookies.unwrap_or_else(|| {
-            self.public_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://"))
-        })
+        self.secure_cookies
+            .unwrap_or_else(|| self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
     }
 
     /// The allowed origins, defaulting from the public URL or the bound address.

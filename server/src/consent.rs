@@ -21,8 +21,7 @@ pub fn access(entry: &EntryRecord, viewer: &str) -> Option<Access> {
     if entry.author_id == viewer {
         return Some(Access::Writer);
     }
-    let member =
-        entry.partner_a.as_deref() == Some(viewer) || entry.partner_b.as_deref() == Some(viewer);
+    let member = entry.partner_a.as_deref() == Some(viewer) || entry.partner_b.as_deref() == Some(viewer);
     (member && entry.shared_partner_at.is_some()).then_some(Access::Partner)
 }
 
@@ -76,9 +75,6 @@ pub fn writer_view(entry: &EntryRecord) -> Value {
 pub fn view_for(entry: &EntryRecord, viewer: &str) -> Option<Value> {
     match access(entry, viewer)? {
         Access::Writer => Some(writer_view(entry)),
-        Access::Partner => Some(partner_view(
-            entry,
-            entry.shared_partner_at.unwrap_or(entry.created_at),
-        )),
+        Access::Partner => Some(partner_view(entry, entry.shared_partner_at.unwrap_or(entry.created_at))),
     }
 }

@@ -159,10 +159,7 @@ fn field(path: &str, message: impl Into<String>) -> ApiError {
 }
 
 /// Deserializes `value` as `T`, reporting the failing field as `prefix.path`.
-pub fn from_value<T: DeserializeOwned>(
-    prefix: &str,
-    value: serde_json::Value,
-) -> Result<T, ApiError> {
+pub fn from_value<T: DeserializeOwned>(prefix: &str, value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let path = match (prefix.is_empty(), inner.as_str()) {
@@ -183,10 +180,7 @@ fn text(path: &str, value: &mut String, max: usize) -> Result<(), ApiError> {
     if trimmed.chars().count() > max {
         return Err(field(path, format!("must be at most {max} characters")));
     }
-    if trimmed
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(field(path, "must not contain control characters"));
     }
     *value = trimmed.to_string();
@@ -234,10 +228,7 @@ impl Body {
                 range("body.mood", c.mood, 1, 5)?;
                 range("body.closeness", c.closeness, -2, 2)?;
                 if c.emotions.len() > MAX_EMOTIONS {
-                    return Err(field(
-                        "body.emotions",
-                        format!("name at most {MAX_EMOTIONS} emotions"),
-                    ));
+                    return Err(field("body.emotions", format!("name at most {MAX_EMOTIONS} emotions")));
                 }
                 for (i, e) in c.emotions.iter().enumerate() {
                     if c.emotions[..i].contains(e) {
@@ -254,14 +245,8 @@ impl Body {
                 }
                 for i in 0..r.options.len() {
                     text(&format!("body.options[{i}]"), &mut r.options[i], MAX_SHORT)?;
-                    if r.options[..i]
-                        .iter()
-                        .any(|o| o.eq_ignore_ascii_case(&r.options[i]))
-                    {
-                        return Err(field(
-                            &format!("body.options[{i}]"),
-                            "repeats an earlier option",
-                        ));
+                    if r.options[..i].iter().any(|o| o.eq_ignore_ascii_case(&r.options[i])) {
+                        return Err(field(&format!("body.options[{i}]"), "repeats an earlier option"));
                     }
                 }
                 if let Some(d) = &r.by_when {
@@ -319,17 +304,10 @@ impl Body {
 }
 
 /// Checks a reply against the entry it answers (the brief's reply rules).
-pub fn check_reply(
-    reply: &Reply,
-    target_kind: Kind,
-    target_body: &serde_json::Value,
-) -> Result<(), ApiError> {
+pub fn check_reply(reply: &Reply, target_kind: Kind, target_body: &serde_json::Value) -> Result<(), ApiError> {
     match (target_kind, reply.choice) {
         (Kind::Reply, _) => Err(field("body.to", "a reply cannot be answered with a reply")),
-        (Kind::Request, None) => Err(field(
-            "body.choice",
-            "choose one of the options or \"none_of_these\"",
-        )),
+        (Kind::Request, None) => Err(field("body.choice", "choose one of the options or \"none_of_these\"")),
         (Kind::Request, Some(Choice::Option(i))) => {
             let n = target_body
                 .get("options")

@@ -25,10 +25,7 @@ pub enum ApiError {
     NotFound(&'static str),
     /// A state conflict; `code` is stable for clients.
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: &'static str,
-    },
+    Conflict { code: &'static str, message: &'static str },
     #[error("too many attempts; try again in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("the request is larger than {0} bytes")]
@@ -125,8 +122,7 @@ impl IntoResponse for ApiError {
         let body = self.body();
         let mut res = (status, axum::Json(serde_json::json!({ "error": body }))).into_response();
         if let Some(s) = body.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

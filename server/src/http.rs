@@ -31,10 +31,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
-        .route(
-            "/vocabulary",
-            get(|| async { Json(crate::entry::vocabulary()) }),
-        )
+        .route("/vocabulary", get(|| async { Json(crate::entry::vocabulary()) }))
         .route("/signup", post(signup))
         .route("/login", post(login))
         .route("/logout", post(logout))
@@ -52,20 +49,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(websocket))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            same_origin_writes,
-        ));
+        .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes));
 
     let web = &state.config.web_dir;
     let static_files = ServeDir::new(web).fallback(ServeFile::new(web.join("index.html")));
     Router::new()
         .nest("/api", api)
         .fallback_service(static_files)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 
@@ -99,19 +90,10 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
              manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
@@ -152,8 +134,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
         Ok(ApiJson(crate::entry::from_value("", value)?))
     }
 }
@@ -185,21 +167,12 @@ pub fn couple_json(info: Option<&CoupleInfo>) -> Value {
     })
 }
 
-async fn start_session(
-    state: &AppState,
-    jar: CookieJar,
-    user: &crate::store::User,
-) -> Result<CookieJar, ApiError> {
+async fn start_session(state: &AppState, jar: CookieJar, user: &crate::store::User) -> Result<CookieJar, ApiError> {
     let (token, hash) = account::new_token();
     let now = now_ms();
     state
         .store
-        .create_session(
-            &hash,
-            &user.id,
-            now,
-            now + state.config.session_max_minutes * 60_000,
-        )
+        .create_session(&hash, &user.id, now, now + state.config.session_max_minutes * 60_000)
         .await?;
     Ok(jar.add(account::session_cookie(state, token)))
 }
@@ -211,9 +184,7 @@ async fn signup(
     jar: CookieJar,
     ApiJson(form): ApiJson<SignUp>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .limits
-        .address(state.limits.client_ip(peer, &headers))?;
+    state.limits.address(state.limits.client_ip(peer, &headers))?;
     let email = account::parse_email(&form.email)?;
     let display_name = account::parse_display_name(&form.display_name)?;
     account::check_password(&form.password)?;
@@ -231,11 +202,7 @@ async fn signup(
         })
         .await?;
     let jar = start_session(&state, jar, &user).await?;
-    Ok((
-        StatusCode::CREATED,
-        jar,
-        Json(json!({ "user": user_json(&user) })),
-    ))
+    Ok((StatusCode::CREATED, jar, Json(json!({ "user": user_json(&user) }))))
 }
 
 async fn login(
@@ -245,9 +212,7 @@ async fn login(
     jar: CookieJar,
     ApiJson(form): ApiJson<LogIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .limits
-        .address(state.limits.client_ip(peer, &headers))?;
+    state.limits.address(state.limits.client_ip(peer, &headers))?;
     let email = form.email.trim().to_lowercase();
     state.limits.account(&email)?;
     let found = state.store.user_by_email(&email).await?;
@@ -263,17 +228,10 @@ async fn login(
     Ok((jar, Json(json!({ "user": user_json(&user) }))))
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    jar: CookieJar,
-) -> Result<impl IntoResponse, ApiError> {
+async fn logout(State(state): State<AppState>, auth: AuthUser, jar: CookieJar) -> Result<impl IntoResponse, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
     state.hub.end_session(&auth.token_hash);
-    Ok((
-        StatusCode::NO_CONTENT,
-        jar.add(account::removal_cookie(&state)),
-    ))
+    Ok((StatusCode::NO_CONTENT, jar.add(account::removal_cookie(&state))))
 }
 
 async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
@@ -298,10 +256,7 @@ fn partners_only(auth: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-async fn create_couple(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> Result<impl IntoResponse, ApiError> {
+async fn create_couple(State(state): State<AppState>, auth: AuthUser) -> Result<impl IntoResponse, ApiError> {
     partners_only(&auth)?;
     let code = pairing::new_code();
     let hash = pairing::code_hash(&pairing::normalize(&code)?);
@@ -336,9 +291,7 @@ async fn join_couple(
     ApiJson(form): ApiJson<JoinForm>,
 ) -> Result<Json<Value>, ApiError> {
     partners_only(&auth)?;
-    state
-        .limits
-        .address(state.limits.client_ip(peer, &headers))?;
+    state.limits.address(state.limits.client_ip(peer, &headers))?;
     state.limits.invite_attempt(&auth.user.id)?;
     let code = pairing::normalize(&form.code)?;
     let couple = state
@@ -378,19 +331,11 @@ async fn list_entries(
         None => i64::MAX,
         Some(s) => {
             let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
-                    ApiError::invalid(
-                        "before",
-                        "must be an RFC 3339 time, like 2026-11-25T10:00:00Z",
-                    )
-                })?;
+                .map_err(|_| ApiError::invalid("before", "must be an RFC 3339 time, like 2026-11-25T10:00:00Z"))?;
             (t.unix_timestamp_nanos() / 1_000_000) as i64
         }
     };
-    let rows = state
-        .store
-        .entries_visible_to(&auth.user.id, before, limit)
-        .await?;
+    let rows = state.store.entries_visible_to(&auth.user.id, before, limit).await?;
     let next_before = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|e| rfc3339(e.created_at)))
         .flatten();
@@ -398,9 +343,7 @@ async fn list_entries(
         .iter()
         .filter_map(|e| consent::view_for(e, &auth.user.id))
         .collect();
-    Ok(Json(
-        json!({ "entries": entries, "next_before": next_before }),
-    ))
+    Ok(Json(json!({ "entries": entries, "next_before": next_before })))
 }
 
 async fn get_entry(
@@ -530,10 +473,7 @@ async fn events(
         return Err(ApiError::invalid("since", "must be 0 or more"));
     }
     let head = state.store.head(&auth.user.id).await?;
-    let stored = state
-        .store
-        .events_after(&auth.user.id, since, limit)
-        .await?;
+    let stored = state.store.events_after(&auth.user.id, since, limit).await?;
     let events = stream::render_events(&state, &auth.user.id, &stored).await?;
     Ok(Json(json!({ "head": head, "events": events })))
 }

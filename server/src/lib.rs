@@ -57,9 +57,7 @@ impl AppState {
     }
 
     pub fn origin_allowed(&self, origin: &HeaderValue) -> bool {
-        origin
-            .to_str()
-            .is_ok_and(|o| self.origins.iter().any(|a| a == o))
+        origin.to_str().is_ok_and(|o| self.origins.iter().any(|a| a == o))
     }
 }
 

@@ -28,8 +28,7 @@ fn too_many(e: governor::NotUntil<governor::clock::QuantaInstant>) -> ApiError {
 
 impl Limits {
     pub fn new(attempts_per_minute: u32, trusted_proxies: Vec<IpAddr>) -> Self {
-        let per_minute =
-            Quota::per_minute(NonZeroU32::new(attempts_per_minute.max(1)).expect("non-zero"));
+        let per_minute = Quota::per_minute(NonZeroU32::new(attempts_per_minute.max(1)).expect("non-zero"));
         let hundred_an_hour = Quota::per_hour(NonZeroU32::new(100).expect("non-zero"));
         Limits {
             per_address: RateLimiter::keyed(per_minute),
@@ -44,15 +43,11 @@ impl Limits {
     }
 
     pub fn account(&self, email: &str) -> Result<(), ApiError> {
-        self.per_account
-            .check_key(&email.to_string())
-            .map_err(too_many)
+        self.per_account.check_key(&email.to_string()).map_err(too_many)
     }
 
     pub fn invite_attempt(&self, user_id: &str) -> Result<(), ApiError> {
-        self.per_user
-            .check_key(&user_id.to_string())
-            .map_err(too_many)
+        self.per_user.check_key(&user_id.to_string()).map_err(too_many)
     }
 
     /// Forgets keys whose limits have fully replenished (call periodically).

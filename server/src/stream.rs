@@ -118,12 +118,7 @@ impl Hub {
 
     /// Connections currently open.
     pub fn connections(&self) -> usize {
-        self.conns
-            .lock()
-            .expect("hub lock")
-            .values()
-            .map(Vec::len)
-            .sum()
+        self.conns.lock().expect("hub lock").values().map(Vec::len).sum()
     }
 
     /// Asks every connection to close with a close frame, then waits for them (bounded).
@@ -134,10 +129,7 @@ impl Hub {
     }
 
     /// Tracks a connection's task so shutdown can wait for its close frame to go out.
-    pub fn track<F: std::future::Future<Output = ()>>(
-        &self,
-        f: F,
-    ) -> impl std::future::Future<Output = ()> {
+    pub fn track<F: std::future::Future<Output = ()>>(&self, f: F) -> impl std::future::Future<Output = ()> {
         self.tasks.track_future(f)
     }
 }
@@ -175,20 +167,12 @@ fn ack_message(request_id: &str, ack: &Ack) -> Value {
 }
 
 /// Renders stored events for `user`, applying consent as it stands now.
-pub async fn render_events(
-    state: &AppState,
-    user: &str,
-    events: &[StoredEvent],
-) -> Result<Vec<Value>, ApiError> {
+pub async fn render_events(state: &AppState, user: &str, events: &[StoredEvent]) -> Result<Vec<Value>, ApiError> {
     let mut couple: Option<Value> = None;
     let mut out = Vec::with_capacity(events.len());
     for ev in events {
         let body = match ev.kind {
-            EventKind::Entry => match ev
-                .entry
-                .as_ref()
-                .and_then(|e| crate::consent::view_for(e, user))
-            {
+            EventKind::Entry => match ev.entry.as_ref().and_then(|e| crate::consent::view_for(e, user)) {
                 Some(entry) => {
                     json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })
                 }
@@ -198,9 +182,7 @@ pub async fn render_events(
             },
             EventKind::Couple => {
                 if couple.is_none() {
-                    couple = Some(crate::http::couple_json(
-                        state.store.couple_of(user).await?.as_ref(),
-                    ));
+                    couple = Some(crate::http::couple_json(state.store.couple_of(user).await?.as_ref()));
                 }
                 json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple })
             }
@@ -214,23 +196,12 @@ pub async fn render_events(
 fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
     let mut value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                None,
-                Err(ApiError::BadRequest(format!("not valid JSON: {e}"))),
-            )
-        }
+        Err(e) => return (None, Err(ApiError::BadRequest(format!("not valid JSON: {e}")))),
     };
     let Some(obj) = value.as_object_mut() else {
-        return (
-            None,
-            Err(ApiError::BadRequest("a message is a JSON object".into())),
-        );
+        return (None, Err(ApiError::BadRequest("a message is a JSON object".into())));
     };
-    let request_id = obj
-        .get("request_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let request_id = obj.get("request_id").and_then(Value::as_str).map(str::to_string);
     let kind = obj.remove("type");
     let mut entry_id = || match obj.remove("entry_id") {
         Some(Value::String(s)) => Ok(s),
@@ -239,20 +210,12 @@ fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
     };
     let command = match kind.as_ref().and_then(Value::as_str) {
         Some("create_entry") => crate::entry::from_value("", value).map(Command::Create),
-        Some("share") => {
-            entry_id().and_then(|id| Ok(Command::Share(id, crate::entry::from_value("", value)?)))
+        Some("share") => entry_id().and_then(|id| Ok(Command::Share(id, crate::entry::from_value("", value)?))),
+        Some("withdraw") => entry_id().and_then(|id| Ok(Command::Withdraw(id, crate::entry::from_value("", value)?))),
+        Some("set_outcome") => {
+            entry_id().and_then(|id| Ok(Command::SetOutcome(id, crate::entry::from_value("", value)?)))
         }
-        Some("withdraw") => entry_id()
-            .and_then(|id| Ok(Command::Withdraw(id, crate::entry::from_value("", value)?))),
-        Some("set_outcome") => entry_id().and_then(|id| {
-            Ok(Command::SetOutcome(
-                id,
-                crate::entry::from_value("", value)?,
-            ))
-        }),
-        Some("delete_entry") => {
-            entry_id().and_then(|id| Ok(Command::Delete(id, crate::entry::from_value("", value)?)))
-        }
+        Some("delete_entry") => entry_id().and_then(|id| Ok(Command::Delete(id, crate::entry::from_value("", value)?))),
         Some(_) => Err(ApiError::invalid(
             "type",
             "unknown message type: use create_entry, share, withdraw, set_outcome or delete_entry",

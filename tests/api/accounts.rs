@@ -31,11 +31,7 @@ async fn signup_login_logout_and_me(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_ne!(
-        other.cookie(),
-        ana.client.cookie(),
-        "a new session at every log-in"
-    );
+    assert_ne!(other.cookie(), ana.client.cookie(), "a new session at every log-in");
 
     let (status, _) = other.post("/api/logout", json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

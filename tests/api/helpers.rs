@@ -37,8 +37,7 @@ macro_rules! both_backends {
 
 /// Base URL of the PostgreSQL server tests create their databases on.
 fn postgres_admin_url() -> String {
-    std::env::var("TANDEM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TANDEM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// PostgreSQL tests are skipped when no server answers, unless CI or
@@ -71,10 +70,7 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 .execute(&mut conn)
                 .await
                 .expect("create database");
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .unwrap_or(admin);
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
             Some((format!("{base}/{name}"), None))
         }
     }
@@ -114,9 +110,7 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
     ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let state = AppState::new(config, addr).await.expect("server state");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -164,7 +158,7 @@ impl TestApp {
     pub async fn signup(&self, name: &str, role: &str) -> Partner {
         let email = format!(
             "{}-{}@example.org",
-            name.to_lowercase(),
+            name.to_lowercase().replace(" ", "."),
             uuid::Uuid::new_v4().simple()
         );
         let password = "a long enough password".to_string();
@@ -192,10 +186,7 @@ impl TestApp {
         let (status, body) = a.client.post("/api/couple", json!({})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let code = body["invite"]["code"].as_str().unwrap().to_string();
-        let (status, body) = b
-            .client
-            .post("/api/couple/join", json!({ "code": code }))
-            .await;
+        let (status, body) = b.client.post("/api/couple/join", json!({ "code": code })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (a, b)
     }
@@ -299,14 +290,11 @@ impl Client {
             None => format!("{}/api/ws", self.base.replace("http://", "ws://")),
         };
         let mut req = url.into_client_request().unwrap();
-        req.headers_mut()
-            .insert("Origin", self.origin.parse().unwrap());
+        req.headers_mut().insert("Origin", self.origin.parse().unwrap());
         if let Some(c) = self.cookie() {
             req.headers_mut().insert("Cookie", c.parse().unwrap());
         }
-        let (stream, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("websocket connects");
+        let (stream, _) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
         let mut ws = Ws { stream };
         let ready = ws.next().await;
         assert_eq!(ready["type"], "ready", "{ready}");

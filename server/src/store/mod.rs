@@ -195,21 +195,10 @@ pub trait Store: Send + Sync + 'static {
     /// The user and their password hash.
     async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
 
-    async fn create_session(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<()>;
+    async fn create_session(&self, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()>;
     /// The session's user, if the session exists, is not past `expires_at` and was seen
     /// after `idle_after`; refreshes `last_seen_at` when it is older than a minute.
-    async fn session_user(
-        &self,
-        token_hash: &str,
-        now: i64,
-        idle_after: i64,
-    ) -> Result<Option<(User, Session)>>;
+    async fn session_user(&self, token_hash: &str, now: i64, idle_after: i64) -> Result<Option<(User, Session)>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
     async fn couple_of(&self, user_id: &str) -> Result<Option<CoupleInfo>>;
@@ -232,16 +221,10 @@ pub trait Store: Send + Sync + 'static {
     async fn write(&self, req: &WriteRequest) -> Result<WriteResult>;
     async fn entry(&self, id: &str) -> Result<Option<EntryRecord>>;
     /// Entries the viewer wrote or that are shared with them, newest first.
-    async fn entries_visible_to(
-        &self,
-        viewer: &str,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<EntryRecord>>;
+    async fn entries_visible_to(&self, viewer: &str, before: i64, limit: i64) -> Result<Vec<EntryRecord>>;
 
     /// Events of the user's stream after `since`, oldest first.
-    async fn events_after(&self, user_id: &str, since: i64, limit: i64)
-        -> Result<Vec<StoredEvent>>;
+    async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;
     /// The sequence number of the user's latest event (0 if none).
     async fn head(&self, user_id: &str) -> Result<i64>;
 }

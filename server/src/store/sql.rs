@@ -44,30 +44,22 @@ impl EventRow {
         } else {
             super::EventKind::Entry
         };
-        let entry = match (
-            self.id,
-            self.author_id,
-            self.author_name,
-            self.kind,
-            self.body,
-        ) {
-            (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => {
-                Some(super::EntryRecord {
-                    id,
-                    couple_id: self.couple_id,
-                    author_id,
-                    author_name,
-                    kind: k,
-                    body,
-                    reply_to: self.reply_to,
-                    created_at: self.created_at.unwrap_or_default(),
-                    updated_at: self.updated_at.unwrap_or_default(),
-                    shared_partner_at: self.shared_partner_at,
-                    shared_therapist_at: self.shared_therapist_at,
-                    partner_a: self.partner_a,
-                    partner_b: self.partner_b,
-                })
-            }
+        let entry = match (self.id, self.author_id, self.author_name, self.kind, self.body) {
+            (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => Some(super::EntryRecord {
+                id,
+                couple_id: self.couple_id,
+                author_id,
+                author_name,
+                kind: k,
+                body,
+                reply_to: self.reply_to,
+                created_at: self.created_at.unwrap_or_default(),
+                updated_at: self.updated_at.unwrap_or_default(),
+                shared_partner_at: self.shared_partner_at,
+                shared_therapist_at: self.shared_therapist_at,
+                partner_a: self.partner_a,
+                partner_b: self.partner_b,
+            }),
             _ => None,
         };
         super::StoredEvent {
