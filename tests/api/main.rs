@@ -4,3 +4,6 @@
 mod helpers;
 
 mod accounts;
+mod consent;
+mod entries;
+mod pairing;
