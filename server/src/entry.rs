@@ -161,13 +161,25 @@ fn field(path: &str, message: impl Into<String>) -> ApiError {
 /// Deserializes `value` as `T`, reporting the failing field as `prefix.path`.
 pub fn from_value<T: DeserializeOwned>(prefix: &str, value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
+        let mut inner = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde reports a missing field at its parent: name the field itself.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            inner = if inner == "." {
+                name.to_string()
+            } else {
+                format!("{inner}.{name}")
+            };
+        }
         let path = match (prefix.is_empty(), inner.as_str()) {
             (true, _) => inner.clone(),
             (false, ".") => prefix.to_string(),
             (false, _) => format!("{prefix}.{inner}"),
         };
-        field(&path, e.into_inner().to_string())
+        field(&path, message)
     })
 }
 

@@ -4,6 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod bad_input;
 mod consent;
 mod entries;
 mod pairing;
+mod stream;

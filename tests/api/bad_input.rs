@@ -1,0 +1,305 @@
+//! Bad input of every kind gets a clear 4xx naming the problem, and changes nothing.
+
+use futures_util::SinkExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{check_in, spawn_app, Backend, Partner};
+
+both_backends!(
+    bad_entries_are_refused_and_change_nothing,
+    bad_websocket_messages_get_errors,
+    bad_account_input
+);
+
+/// Everything observable about a partner's data, to compare before and after.
+async fn snapshot(p: &Partner) -> Value {
+    json!([
+        p.client.get("/api/entries?limit=200").await.1,
+        p.client.get("/api/events").await.1["head"]
+    ])
+}
+
+async fn bad_entries_are_refused_and_change_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let kept = ana.create("check_in", check_in(3)).await;
+    let before = (snapshot(&ana).await, snapshot(&ben).await);
+
+    let mut ok = check_in(3);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "request_id": "a", "kind": "diary", "body": ok }), "kind"),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": "3" } }),
+            "body.mood",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": ok, "extra": 1 }),
+            "extra",
+        ),
+        (json!({ "kind": "check_in", "body": ok }), "request_id"),
+        (
+            json!({ "request_id": "", "kind": "check_in", "body": ok }),
+            "request_id",
+        ),
+        (json!({ "request_id": 7, "kind": "check_in", "body": ok }), "request_id"),
+        (json!({ "request_id": "a", "kind": "check_in", "body": [] }), "body"),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 0, "closeness": 0, "felt_appreciated": "yes", "ready_to_talk": "now" } }),
+            "body.mood",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 3, "closeness": 3, "felt_appreciated": "yes", "ready_to_talk": "now" } }),
+            "body.closeness",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 3, "closeness": 0, "felt_appreciated": "very", "ready_to_talk": "now" } }),
+            "body.felt_appreciated",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 3, "closeness": 0, "felt_appreciated": "yes", "ready_to_talk": "soon" } }),
+            "body.ready_to_talk",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 3, "closeness": 0, "felt_appreciated": "yes", "ready_to_talk": "now", "emotions": ["calm", "sad", "hurt", "lonely"] } }),
+            "body.emotions",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "check_in", "body": { "mood": 3, "closeness": 0, "felt_appreciated": "yes", "ready_to_talk": "now", "note": "x".repeat(1001) } }),
+            "body.note",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "appreciation", "body": { "text": "   ", "shown_by": "words" } }),
+            "body.text",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "appreciation", "body": { "text": "hi", "shown_by": "money" } }),
+            "body.shown_by",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "request", "body": { "about": "x", "options": ["only one"] } }),
+            "body.options",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "request", "body": { "about": "x", "options": ["a", "b", "c", "d", "e"] } }),
+            "body.options",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "request", "body": { "about": "x", "options": ["a", "A"] } }),
+            "body.options[1]",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "request", "body": { "about": "x", "options": ["a", "b"], "by_when": "tomorrow" } }),
+            "body.by_when",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "setback", "body": { "how_hard": 6, "would_help": "some_space" } }),
+            "body.how_hard",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "setback", "body": { "how_hard": 2, "would_help": "a_lecture" } }),
+            "body.would_help",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "small_step", "body": { "step": "walk", "intimacy": "financial" } }),
+            "body.intimacy",
+        ),
+        (
+            json!({ "request_id": "a", "kind": "reply", "body": { "to": "not-a-uuid", "note": "x" } }),
+            "body.to",
+        ),
+    ];
+    ok["mood"] = json!(3);
+    for (body, field) in cases {
+        let (status, res) = ana.client.post("/api/entries", body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {res}");
+        assert_eq!(res["error"]["field"], field, "{body}: {res}");
+        assert!(!res["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    // Not JSON, not declared as JSON, too large, wrong scope or outcome, unknown ids.
+    let (status, res) = ana
+        .client
+        .post_raw("/api/entries", "application/json", "{\"request_id\": ")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    let (status, _) = ana
+        .client
+        .post_raw("/api/entries", "text/plain", check_in(3).to_string())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let big = json!({ "request_id": "a", "kind": "check_in", "body": { "note": "x".repeat(20_000) } }).to_string();
+    let (status, _) = ana.client.post_raw("/api/entries", "application/json", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let id = kept["id"].as_str().unwrap();
+    for (path, body, expected) in [
+        (
+            format!("/api/entries/{id}/share"),
+            json!({ "request_id": "s", "scopes": ["everyone"] }),
+            "scopes[0]",
+        ),
+        (
+            format!("/api/entries/{id}/share"),
+            json!({ "request_id": "s", "scopes": [] }),
+            "scopes",
+        ),
+        (
+            format!("/api/entries/{id}/outcome"),
+            json!({ "request_id": "o", "outcome": "tried" }),
+            "outcome",
+        ),
+        (
+            format!("/api/entries/{id}/outcome"),
+            json!({ "request_id": "o", "outcome": "perfect" }),
+            "outcome",
+        ),
+    ] {
+        let (status, res) = ana.client.post(&path, body).await;
+        assert_eq!(
+            (status, res["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(expected)),
+            "{res}"
+        );
+    }
+    for path in [
+        "/api/entries/123/share",
+        "/api/entries/00000000-0000-0000-0000-000000000000/share",
+    ] {
+        let (status, _) = ana
+            .client
+            .post(path, json!({ "request_id": "s", "scopes": ["partner"] }))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, _) = ana.client.get("/api/entries?limit=5000").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, res) = ana.client.get("/api/nothing-here").await;
+    assert_eq!(
+        (status, res["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    assert_eq!((snapshot(&ana).await, snapshot(&ben).await), before, "nothing changed");
+}
+
+async fn bad_websocket_messages_get_errors(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let before = (snapshot(&ana).await, snapshot(&ben).await);
+    let mut ws = ana.ws(None).await;
+    let cases = [
+        ("not json", None),
+        ("[1, 2]", None),
+        (r#"{"request_id": "r1"}"#, Some("type")),
+        (r#"{"type": "dance", "request_id": "r2"}"#, Some("type")),
+        (
+            r#"{"type": "share", "request_id": "r3", "scopes": ["partner"]}"#,
+            Some("entry_id"),
+        ),
+        (
+            r#"{"type": "create_entry", "request_id": "r4", "kind": "check_in", "body": {"mood": 9}}"#,
+            Some("body.closeness"),
+        ),
+        (
+            r#"{"type": "create_entry", "request_id": "r5", "kind": "check_in"}"#,
+            Some("body"),
+        ),
+    ];
+    for (text, field) in cases {
+        ws.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
+        let msg = ws.next().await;
+        assert_eq!(msg["type"], "error", "{text}: {msg}");
+        assert_eq!(msg["error"]["field"].as_str(), field, "{text}: {msg}");
+        let rid = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v.get("request_id").cloned());
+        assert_eq!(
+            msg["request_id"],
+            rid.unwrap_or(Value::Null),
+            "errors name the request they answer"
+        );
+    }
+    let msg = ws
+        .call(json!({ "type": "share", "request_id": "r6", "entry_id": uuid::Uuid::new_v4(), "scopes": ["partner"] }))
+        .await;
+    assert_eq!(
+        (msg["status"].as_u64(), msg["error"]["code"].as_str()),
+        (Some(404), Some("not_found"))
+    );
+    drop(ws);
+    assert_eq!((snapshot(&ana).await, snapshot(&ben).await), before, "nothing changed");
+}
+
+async fn bad_account_input(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let anon = app.anonymous();
+    for (body, field) in [
+        (
+            json!({ "email": "nope", "password": "long enough pw", "display_name": "A" }),
+            "email",
+        ),
+        (
+            json!({ "email": "a@b.org", "password": "short", "display_name": "A" }),
+            "password",
+        ),
+        (
+            json!({ "email": "a@b.org", "password": "long enough pw", "display_name": "  " }),
+            "display_name",
+        ),
+        (
+            json!({ "email": "a@b.org", "password": "long enough pw", "display_name": "A", "role": "admin" }),
+            "role",
+        ),
+        (
+            json!({ "email": "a@b.org", "password": 1234567890, "display_name": "A" }),
+            "password",
+        ),
+    ] {
+        let (status, res) = anon.post("/api/signup", body).await;
+        assert_eq!(
+            (status, res["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{res}"
+        );
+    }
+    let ana = app.partner("Ana").await;
+    let (status, res) = anon
+        .post(
+            "/api/signup",
+            json!({ "email": ana.email, "password": "another password", "display_name": "Imposter" }),
+        )
+        .await;
+    assert_eq!(
+        (status, res["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
+    // Wrong password and unknown user: the same answer.
+    let (s1, r1) = anon
+        .post(
+            "/api/login",
+            json!({ "email": ana.email, "password": "not the password" }),
+        )
+        .await;
+    let (_, r2) = anon
+        .post(
+            "/api/login",
+            json!({ "email": "nobody@example.org", "password": "not the password" }),
+        )
+        .await;
+    assert_eq!((s1, &r1), (StatusCode::UNAUTHORIZED, &r2));
+    assert_eq!(anon.cookie(), None);
+    // A cross-site form post is refused before it does anything.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/login", app.base))
+        .header("Origin", "https://evil.example")
+        .json(&json!({ "email": ana.email, "password": ana.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers().get("set-cookie").is_none());
+}
