@@ -56,6 +56,10 @@ pub struct Config {
     #[arg(long, env = "TANDEM_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub attempts_per_minute: u32,
 
+    /// Seconds between websocket pings; a peer silent for three intervals is dropped.
+    #[arg(long, env = "TANDEM_WS_PING_SECONDS", default_value_t = 20)]
+    pub ws_ping_seconds: u64,
+
     /// Directory of the web app's static files.
     #[arg(long, env = "TANDEM_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     pub web_dir: PathBuf,

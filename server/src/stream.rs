@@ -29,8 +29,6 @@ use crate::AppState;
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest message the server acts on; bigger ones get a `too_large` error.
 pub const MAX_MESSAGE: usize = 16 * 1024;
-/// How often the server pings; a peer silent for three intervals is dropped.
-pub const PING_EVERY: Duration = Duration::from_secs(20);
 /// A send that cannot complete in this time means a stalled reader: drop it.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events read from the store per round while catching up.
@@ -257,7 +255,9 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
         return;
     }
 
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    // Pings keep middleboxes from closing idle sockets and find peers that vanished.
+    let ping_every = Duration::from_secs(state.config.ws_ping_seconds.max(1));
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
     loop {
         // Deliver everything after the cursor, in order, in bounded batches.
@@ -317,7 +317,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                 if !session_ok {
                     close(&mut sink, 4001, "session ended").await;
                     Flow::Stop
-                } else if last_heard.elapsed() > PING_EVERY * 3 {
+                } else if last_heard.elapsed() > ping_every * 3 {
                     close(&mut sink, 1001, "no answer to pings").await;
                     Flow::Stop
                 } else if send(&mut sink, Message::Ping(Default::default())).await.is_err() {

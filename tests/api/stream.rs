@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::both_backends;
-use crate::helpers::{check_in, new_id, spawn_app, Backend, Ws};
+use crate::helpers::{check_in, new_id, spawn_app, spawn_app_with, Backend, Ws};
 
 both_backends!(
     resume_delivers_every_missed_event_once_in_order,
@@ -20,6 +20,7 @@ both_backends!(
     oversize_messages_are_refused,
     shutdown_sends_a_close_frame,
     a_stalled_reader_holds_up_no_one,
+    pings_find_silent_peers,
 );
 
 /// Sends `msgs` pipelined in windows (a client that never reads would stall its own
@@ -323,4 +324,40 @@ async fn a_stalled_reader_holds_up_no_one(backend: Backend) {
         .to_string();
     cat.share(&id, &["partner"]).await;
     assert_eq!(dan_ws.next_event().await["entry"]["id"], id.as_str());
+}
+
+async fn pings_find_silent_peers(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &["--ws-ping-seconds", "1"]).await else {
+        return;
+    };
+    let ana = app.partner("Ana").await;
+    let mut ws = ana.ws(None).await;
+    // Reading answers pings (tungstenite replies with pongs): the socket stays open.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(4500);
+    let mut pings = 0;
+    while let Ok(msg) = tokio::time::timeout_at(deadline, ws.stream.next()).await {
+        match msg {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "{pings} pings");
+    // A peer that stops answering is dropped after three silent intervals.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let mut closed = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(2), ws.stream.next()).await {
+        match msg {
+            Ok(Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1001);
+                closed = true;
+            }
+            Ok(Message::Ping(_)) => continue,
+            Err(_) => {
+                closed = true;
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(closed, "the silent peer was dropped");
 }
