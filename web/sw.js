@@ -1,0 +1,46 @@
+// Keeps the app's own files so Tandem opens without a connection. Network first, so
+// an update is picked up at once; the API is never cached (entries stay on the server).
+
+const CACHE = "tandem-shell-v1";
+const SHELL = [
+  "/",
+  "/app.css",
+  "/js/app.js",
+  "/js/api.js",
+  "/js/compose.js",
+  "/js/dom.js",
+  "/js/forms.js",
+  "/js/labels.js",
+  "/js/live.js",
+  "/js/qr.js",
+  "/js/render.js",
+  "/vendor/qrcode-generator.js",
+  "/manifest.webmanifest",
+  "/icons/icon.svg",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k)))).then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
+  event.respondWith(
+    fetch(event.request)
+      .then((res) => {
+        if (res.ok && SHELL.includes(url.pathname)) {
+          const copy = res.clone();
+          caches.open(CACHE).then((c) => c.put(event.request, copy));
+        }
+        return res;
+      })
+      .catch(() => caches.match(event.request).then((hit) => hit || caches.match("/"))),
+  );
+});
