@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod browser;
 mod consent;
 mod entries;
 mod pairing;

@@ -1,0 +1,543 @@
+//! The web app in a real browser: two headless Chromium sessions (two partners, two
+//! phones) drive the real server through the UI only — sign-up, pairing by the invite
+//! link and code, writing, the consent preview, live delivery, answering a request,
+//! withdrawing, and a write made while the server is unreachable.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`).
+//! Without them the test prints "skipped" and passes, unless CI is set. Set
+//! TANDEM_SCREENSHOTS=docs/screenshots to save phone-size screenshots of the main screens.
+
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tandem::{serve, AppState, Config};
+use tokio::time::{sleep, Instant};
+
+use crate::helpers::{spawn_app, Backend};
+
+/// Longest wait for anything the UI should show.
+const WAIT: Duration = Duration::from_secs(10);
+/// The app backs off up to 10 s between reconnection attempts; allow one full round.
+const RECONNECT_WAIT: Duration = Duration::from_secs(25);
+
+fn chromium_path() -> PathBuf {
+    std::env::var_os("TANDEM_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into())
+}
+
+fn chromedriver_path() -> PathBuf {
+    std::env::var_os("TANDEM_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromedriver".into())
+}
+
+/// True when the browser is available; otherwise skips (or fails under CI).
+fn browser_available() -> bool {
+    let missing: Vec<_> = [chromium_path(), chromedriver_path()]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{missing:?} not found; install them with `apt-get install chromium chromium-driver` \
+         (or point TANDEM_CHROMIUM / TANDEM_CHROMEDRIVER at them)"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("browser tests need a browser under CI: {msg}");
+    }
+    eprintln!("skipped: {msg}");
+    false
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A chromedriver process on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(chromedriver_path())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
+            sleep(Duration::from_millis(50)).await;
+        }
+        driver
+    }
+
+    /// A fresh headless Chromium at phone size, with its own profile.
+    async fn browser(&self, profile: &Path) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium_path(),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    "--window-size=390,844", "--force-device-scale-factor=1", "--lang=en-GB",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                // A phone's viewport exactly (a headless window cannot be narrower than 500 px).
+                "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0, "touch": false } },
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it yields a value; `None` after `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One partner's phone.
+struct Phone {
+    name: &'static str,
+    c: Client,
+    shots: Option<PathBuf>,
+}
+
+impl Phone {
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.c.execute(script, args).await.expect("script runs")
+    }
+
+    /// Waits for an element matching `css`.
+    async fn find(&self, css: &str) -> Element {
+        self.find_by(Locator::Css(css), css).await
+    }
+
+    async fn find_by(&self, locator: Locator<'_>, what: &str) -> Element {
+        let found = eventually(WAIT, || async { self.c.find(locator).await.ok() }).await;
+        match found {
+            Some(el) => el,
+            None => self.fail(WAIT, &format!("{what}")).await,
+        }
+    }
+
+    /// Fails the test with what the screen shows, to make the failure readable.
+    async fn fail(&self, limit: Duration, what: &str) -> ! {
+        let screen = self
+            .c
+            .execute(
+                "return (document.querySelector('header') || {}).innerText + '\\n' + document.querySelector('main').innerText;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        panic!(
+            "timed out after {limit:?} waiting for {} to show {what}; the screen shows:\n{screen}",
+            self.name
+        );
+    }
+
+    /// Waits for a button whose text is exactly `text`, optionally inside `within` (XPath).
+    async fn button(&self, text: &str) -> Element {
+        let xpath = format!("//button[normalize-space(.)=\"{text}\"]");
+        self.find_by(Locator::XPath(&xpath), &format!("button {text:?}")).await
+    }
+
+    /// Clicks like a thumb: scrolled to the middle of the screen first, clear of the
+    /// sticky header and the tab bar.
+    async fn tap(&self, el: &Element) {
+        let arg = serde_json::to_value(el).expect("element as JSON");
+        self.js("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await;
+        el.click().await.expect("click");
+    }
+
+    async fn tap_css(&self, css: &str) {
+        let el = self.find(css).await;
+        self.tap(&el).await;
+    }
+
+    async fn tap_button(&self, text: &str) {
+        let el = self.button(text).await;
+        self.tap(&el).await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.tap(&el).await;
+        el.send_keys(text).await.expect("typing");
+    }
+
+    /// The visible text of the first element matching `css` ("" if none).
+    async fn text_of(&self, css: &str) -> String {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            vec![json!(css)],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits until some element matching `css` contains `text`.
+    async fn see(&self, css: &str, text: &str) {
+        self.see_within(WAIT, css, text).await
+    }
+
+    async fn see_within(&self, limit: Duration, css: &str, text: &str) {
+        let seen = eventually(limit, || async {
+            self.js(
+                "return [...document.querySelectorAll(arguments[0])].some(e => e.innerText.includes(arguments[1]));",
+                vec![json!(css), json!(text)],
+            )
+            .await
+            .as_bool()
+            .unwrap_or(false)
+            .then_some(())
+        })
+        .await;
+        if seen.is_none() {
+            self.fail(limit, &format!("{text:?} in {css}")).await;
+        }
+    }
+
+    /// Waits until no element matching `css` contains `text`.
+    async fn no_longer_see(&self, css: &str, text: &str) {
+        let gone = eventually(WAIT, || async {
+            (!self
+                .js(
+                    "return [...document.querySelectorAll(arguments[0])].some(e => e.innerText.includes(arguments[1]));",
+                    vec![json!(css), json!(text)],
+                )
+                .await
+                .as_bool()
+                .unwrap_or(true))
+            .then_some(())
+        })
+        .await;
+        if gone.is_none() {
+            self.fail(WAIT, &format!("no more {text:?} in {css}")).await;
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.js(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![json!(css)],
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0) as usize
+    }
+
+    /// The page fits the phone's width: nothing sticks out sideways (which would make a
+    /// phone zoom the whole page out).
+    async fn fits_width(&self, screen: &str) {
+        let widths = self
+            .js(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await;
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64(),
+            "{}'s {screen} screen is wider than the phone: {widths}",
+            self.name
+        );
+    }
+
+    async fn title(&self) -> String {
+        self.c.title().await.expect("title")
+    }
+
+    /// Saves a screenshot scrolled to the top of the page.
+    async fn shot(&self, name: &str) {
+        self.shot_at(name, None).await
+    }
+
+    /// Saves a screenshot with the element matching `focus` in the middle of the screen.
+    async fn shot_at(&self, name: &str, focus: Option<&str>) {
+        self.fits_width(name).await;
+        let Some(dir) = &self.shots else { return };
+        self.js(
+            "const e = arguments[0] && document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'}); else window.scrollTo(0, 0);",
+            vec![json!(focus)],
+        )
+        .await;
+        // Let the entry fade-in finish so the picture shows the settled screen.
+        sleep(Duration::from_millis(400)).await;
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn sign_up(&self, email: &str) {
+        self.find("input[name=display_name]").await;
+        self.type_into("input[name=display_name]", self.name).await;
+        self.type_into("input[name=email]", email).await;
+        self.type_into("input[name=password]", "a long enough password").await;
+    }
+}
+
+/// A server on a chosen port over an existing database (the restart after an outage).
+struct Restarted {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn serve_again(port: u16, database_url: &str) -> Restarted {
+    let config = Config::parse_from([
+        "tandem",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database-url",
+        database_url,
+        "--attempts-per-minute",
+        "1000",
+    ]);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("the same port again");
+    let addr = listener.local_addr().expect("addr");
+    let state = AppState::new(config, addr).await.expect("server state");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Restarted { _stop: tx }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partners_on_their_phones() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("sqlite always runs");
+    let base = app.base.clone();
+    let port = app.addr.port();
+    let database_url = app.database_url.clone();
+    let shots = std::env::var_os("TANDEM_SCREENSHOTS").map(PathBuf::from);
+
+    let driver = Driver::start().await;
+    let profile_a = tempfile::tempdir().expect("profile");
+    let profile_b = tempfile::tempdir().expect("profile");
+    let ana = Phone {
+        name: "Ana",
+        c: driver.browser(profile_a.path()).await,
+        shots: shots.clone(),
+    };
+    let ben = Phone {
+        name: "Ben",
+        c: driver.browser(profile_b.path()).await,
+        shots: None,
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+
+    // --- Ana signs up and makes an invite code.
+    ana.c.goto(&base).await.expect("open the app");
+    ana.sign_up(&format!("ana-{tag}@example.org")).await;
+    ana.shot("01-sign-up").await;
+    ana.tap_button("Create my account").await;
+    ana.see("h1", "Pair with your partner").await;
+    assert_eq!(ana.title().await, "Pair up · Tandem");
+    ana.tap_button("Make an invite code").await;
+    let code = ana.find("#invite-code").await.text().await.expect("code");
+    assert_eq!(code.len(), 9, "a code like ABCD-EFGH: {code}");
+    ana.find("svg.qr").await;
+    ana.see(".invite-link", &format!("/join#{code}")).await;
+    ana.shot("02-invite").await;
+
+    // --- Ben opens the invite link, signs up, finds the code filled in, and joins.
+    ben.c
+        .goto(&format!("{base}/join#{code}"))
+        .await
+        .expect("open the invite link");
+    ben.see(".notice", &code).await;
+    ben.sign_up(&format!("ben-{tag}@example.org")).await;
+    ben.tap_button("Create my account").await;
+    let filled = ben.find("input[name=code]").await;
+    assert_eq!(filled.prop("value").await.unwrap().as_deref(), Some(&*code));
+    ben.tap_button("Join").await;
+    ben.see("#partner-line", "with Ana").await;
+    ben.see("#conn", "Live").await;
+    // Ana's screen follows by itself: no reload.
+    ana.see("#partner-line", "with Ben").await;
+    ana.see(".empty", "Nothing shared yet").await;
+
+    // --- Ana writes a check-in, reviews exactly what Ben will see, and shares it.
+    ana.tap_button("Write").await;
+    ana.shot("03-write").await;
+    ana.tap_css("button.kind[data-kind=check_in]").await;
+    ana.tap_css("input[name=mood][value='4']").await;
+    ana.tap_css("input[name=emotions][value=hopeful]").await;
+    ana.tap_css("input[name=emotions][value=anxious]").await;
+    ana.tap_css("input[name=closeness][value='-1']").await;
+    ana.tap_css("input[name=felt_appreciated][value=somewhat]").await;
+    ana.tap_css("input[name=ready_to_talk][value=later]").await;
+    ana.type_into("textarea[name=note]", "Long day, glad you're here").await;
+    ana.shot("04-check-in").await;
+    ana.tap_button("Review before sharing").await;
+    ana.see("h1", "This is exactly what Ben will see").await;
+    ana.see(".preview article", "Long day, glad you're here").await;
+    ana.see(".preview article", "A little more closeness").await;
+    ana.shot("05-consent").await;
+    ana.tap_button("Share with Ben").await;
+    ana.see("#timeline article", "Long day").await;
+
+    // Ben sees it arrive live; the title never carries entry text.
+    ben.see("#timeline article[data-kind=check_in]", "Long day, glad you're here")
+        .await;
+    assert!(!ben.title().await.contains("Long day"));
+
+    // --- A request with options; Ben picks one; Ana sees the answer.
+    ana.tap_button("Write").await;
+    ana.tap_css("button.kind[data-kind=request]").await;
+    ana.type_into("input[name=about]", "Saturday evening").await;
+    let options = ["Walk by the river", "Cook together", "A quiet night in"];
+    ana.tap_button("Add an option").await;
+    for (i, option) in options.iter().enumerate() {
+        ana.type_into(&format!(".option-inputs li:nth-child({}) input", i + 1), option)
+            .await;
+    }
+    ana.tap_button("Review before sharing").await;
+    ana.see(".preview article", "A quiet night in").await;
+    ana.tap_button("Share with Ben").await;
+
+    ben.see("#timeline article[data-kind=request]", "Saturday evening")
+        .await;
+    ben.see(
+        "#timeline article[data-kind=request] fieldset",
+        "None of these, let's talk",
+    )
+    .await;
+    let ben_shots = Phone {
+        name: "Ben",
+        c: ben.c.clone(),
+        shots: shots.clone(),
+    };
+    ben_shots.shot("06-partner-timeline").await;
+    ben.tap_css("#timeline article[data-kind=request] input[value='1']")
+        .await;
+    ben.tap_button("Send my answer").await;
+    ben.see("#timeline article[data-kind=request] .replies", "Chose: Cook together")
+        .await;
+    ana.tap_button("Together").await;
+    ana.see("#timeline article[data-kind=request] .replies", "Chose: Cook together")
+        .await;
+    ana.see("#timeline article[data-kind=request] .replies", "Ben replied")
+        .await;
+    ana.shot("07-together").await;
+
+    // --- Ana stops sharing the check-in; it leaves Ben's screen at once.
+    let stop = ana
+        .find_by(
+            Locator::XPath("//article[@data-kind='check_in']//button[normalize-space(.)='Stop sharing…']"),
+            "the check-in's Stop sharing button",
+        )
+        .await;
+    ana.tap(&stop).await;
+    ana.see(".confirm", "may be remembered").await;
+    ana.shot_at("08-withdraw", Some(".confirm")).await;
+    ana.tap_button("Stop sharing").await;
+    ben.no_longer_see("#timeline", "Long day").await;
+    // For Ana it is a private draft again.
+    ana.tap_button("Mine").await;
+    ana.see("#drafts article[data-kind=check_in]", "Long day").await;
+    ana.see("#drafts article", "Private draft").await;
+
+    // --- The server goes away: Ana writes anyway; it waits on her phone, and is saved
+    // exactly once when the server is back.
+    let dir = app.stop().await;
+    ana.see_within(RECONNECT_WAIT, "#conn", "Offline").await;
+    ana.tap_button("Write").await;
+    ana.tap_css("button.kind[data-kind=appreciation]").await;
+    ana.type_into("textarea[name=text]", "Thank you for the tea").await;
+    ana.tap_css("input[name=shown_by][value=help]").await;
+    ana.tap_button("Review before sharing").await;
+    ana.see("h1", "Mine").await;
+    ana.see("#pending article", "Kept on this phone").await;
+    let stored: Value = ana
+        .js(
+            "return Object.keys(localStorage).filter(k => k.startsWith('tandem:outbox:')).map(k => JSON.parse(localStorage.getItem(k)));",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        stored[0][0]["message"]["body"]["text"], "Thank you for the tea",
+        "the write waits in localStorage: {stored}"
+    );
+    assert!(
+        stored[0][0]["request_id"].as_str().is_some_and(|r| r.len() == 36),
+        "a request_id travels with the pending write: {stored}"
+    );
+    ana.shot("09-offline").await;
+
+    let _server = serve_again(port, &database_url).await;
+    ana.see_within(RECONNECT_WAIT, "#conn", "Live").await;
+    ana.see("#drafts article[data-kind=appreciation]", "Thank you for the tea")
+        .await;
+    assert_eq!(ana.count("#pending article").await, 0);
+    // A reload resends nothing twice: still exactly one.
+    ana.c.refresh().await.expect("reload");
+    ana.tap_button("Mine").await;
+    ana.see("#drafts article[data-kind=appreciation]", "Thank you for the tea")
+        .await;
+    assert_eq!(ana.count("#drafts article[data-kind=appreciation]").await, 1);
+    assert!(ana.text_of("#conn").await.contains("Live"));
+
+    ana.c.close().await.expect("close Ana's browser");
+    ben.c.close().await.expect("close Ben's browser");
+    drop(dir);
+}
