@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/entries/{id}/outcome", post(set_outcome))
         .route("/events", get(events))
         .route("/ws", get(websocket))
+        .merge(crate::therapist::routes())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes));
@@ -155,10 +156,27 @@ fn user_json(user: &crate::store::User) -> Value {
     json!({ "id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role })
 }
 
-/// A user's couple as clients see it (`null` when not in one).
-pub fn couple_json(info: Option<&CoupleInfo>) -> Value {
+/// A user's couple as `viewer` sees it (`null` when not in one).
+pub fn couple_json(info: Option<&CoupleInfo>, viewer: &str) -> Value {
     let Some(info) = info else { return Value::Null };
+    let therapist = info.therapist.as_ref().map(|l| {
+        let mine_is_a = info.couple.partner_a == viewer;
+        let (me, other) = if mine_is_a {
+            (l.approved_a_at, l.approved_b_at)
+        } else {
+            (l.approved_b_at, l.approved_a_at)
+        };
+        json!({
+            "id": l.therapist_id,
+            "display_name": l.therapist_name,
+            "status": if l.active_at.is_some() { "active" } else { "proposed" },
+            "approved_by_me": me.is_some(),
+            "approved_by_partner": other.is_some(),
+            "active_since": l.active_at.map(rfc3339),
+        })
+    });
     json!({
+        "therapist": therapist,
         "id": info.couple.id,
         "status": if info.couple.partner_b.is_some() { "paired" } else { "waiting" },
         "partner": info.partner.as_ref().map(|(id, name)| json!({ "id": id, "display_name": name })),
@@ -238,14 +256,14 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>
     let couple = state.store.couple_of(&auth.user.id).await?;
     Ok(Json(json!({
         "user": user_json(&auth.user),
-        "couple": couple_json(couple.as_ref()),
+        "couple": couple_json(couple.as_ref(), &auth.user.id),
         "session": { "expires_at": rfc3339(auth.session.expires_at.min(auth.session.last_seen_at.max(now_ms()) + state.config.session_idle_minutes * 60_000)) },
     })))
 }
 
 async fn couple(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     let couple = state.store.couple_of(&auth.user.id).await?;
-    Ok(Json(json!({ "couple": couple_json(couple.as_ref()) })))
+    Ok(Json(json!({ "couple": couple_json(couple.as_ref(), &auth.user.id) })))
 }
 
 fn partners_only(auth: &AuthUser) -> Result<(), ApiError> {
@@ -271,7 +289,7 @@ async fn create_couple(State(state): State<AppState>, auth: AuthUser) -> Result<
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "couple": couple_json(couple.as_ref()),
+            "couple": couple_json(couple.as_ref(), &auth.user.id),
             "invite": { "code": code, "link": format!("{}/join#{code}", state.base_url), "expires_at": rfc3339(expires_at) },
         })),
     ))
@@ -302,7 +320,7 @@ async fn join_couple(
     members.extend(couple.partner_b.clone());
     state.hub.notify(&members);
     let info = state.store.couple_of(&auth.user.id).await?;
-    Ok(Json(json!({ "couple": couple_json(info.as_ref()) })))
+    Ok(Json(json!({ "couple": couple_json(info.as_ref(), &auth.user.id) })))
 }
 
 async fn unpair(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {

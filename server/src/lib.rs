@@ -13,6 +13,8 @@ pub mod limits;
 pub mod pairing;
 pub mod store;
 pub mod stream;
+pub mod summary;
+pub mod therapist;
 pub mod time;
 
 use std::future::Future;

@@ -178,9 +178,15 @@ pub async fn render_events(state: &AppState, user: &str, events: &[StoredEvent])
                     json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": ev.entry_id })
                 }
             },
+            EventKind::Summary => {
+                json!({ "type": "event", "seq": ev.seq, "event": "summary", "couple_id": ev.entry_id })
+            }
             EventKind::Couple => {
                 if couple.is_none() {
-                    couple = Some(crate::http::couple_json(state.store.couple_of(user).await?.as_ref()));
+                    couple = Some(crate::http::couple_json(
+                        state.store.couple_of(user).await?.as_ref(),
+                        user,
+                    ));
                 }
                 json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple })
             }

@@ -10,3 +10,4 @@ mod consent;
 mod entries;
 mod pairing;
 mod stream;
+mod therapist;

@@ -77,6 +77,8 @@ pub struct CoupleRow {
 pub struct CoupleInfo {
     pub couple: CoupleRow,
     pub partner: Option<(String, String)>,
+    /// The couple's therapist link, proposed or active.
+    pub therapist: Option<TherapistLink>,
 }
 
 /// An entry as stored, with its writer's name and its couple's members (for consent checks).
@@ -111,8 +113,10 @@ pub struct StoredEvent {
 pub enum EventKind {
     /// An entry appeared or changed for this user (or stopped being visible).
     Entry,
-    /// The user's couple changed (paired, unpaired).
+    /// The user's couple changed (paired, unpaired, therapist proposed or approved).
     Couple,
+    /// For a therapist: what a couple shares with them changed (the subject is the couple).
+    Summary,
 }
 
 impl EventKind {
@@ -120,8 +124,43 @@ impl EventKind {
         match self {
             EventKind::Entry => "entry",
             EventKind::Couple => "couple",
+            EventKind::Summary => "summary",
         }
     }
+}
+
+/// A therapist's access to a couple.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TherapistLink {
+    pub id: String,
+    pub couple_id: String,
+    pub therapist_id: String,
+    pub therapist_name: String,
+    pub proposed_by: String,
+    pub approved_a_at: Option<i64>,
+    pub approved_b_at: Option<i64>,
+    pub created_at: i64,
+    pub active_at: Option<i64>,
+}
+
+/// One couple in a therapist's list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TherapistCouple {
+    pub couple_id: String,
+    pub partner_a_name: String,
+    pub partner_b_name: String,
+    pub active_at: i64,
+    pub last_shared_at: Option<i64>,
+}
+
+/// A row of the summary's view log.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryView {
+    pub viewer_name: String,
+    pub action: String,
+    pub period_from: i64,
+    pub period_to: i64,
+    pub viewed_at: i64,
 }
 
 /// A consent scope.
@@ -222,6 +261,32 @@ pub trait Store: Send + Sync + 'static {
     async fn entry(&self, id: &str) -> Result<Option<EntryRecord>>;
     /// Entries the viewer wrote or that are shared with them, newest first.
     async fn entries_visible_to(&self, viewer: &str, before: i64, limit: i64) -> Result<Vec<EntryRecord>>;
+
+    /// The couple's current (not revoked) therapist link, pending or active.
+    async fn therapist_link(&self, couple_id: &str) -> Result<Option<TherapistLink>>;
+    /// A partner proposes a therapist by email; counts as the proposer's approval.
+    async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> Result<Vec<String>>;
+    /// The other partner approves; the link becomes active.
+    async fn approve_therapist(&self, user_id: &str, now: i64) -> Result<Vec<String>>;
+    /// Either partner ends the link (pending or active), effective at once.
+    async fn revoke_therapist(&self, user_id: &str, now: i64) -> Result<Vec<String>>;
+    /// Couples whose active link names this therapist.
+    async fn therapist_couples(&self, therapist_id: &str) -> Result<Vec<TherapistCouple>>;
+    /// The couple and both partners' (id, name).
+    async fn couple_members(&self, couple_id: &str) -> Result<Option<(CoupleRow, Vec<(String, String)>)>>;
+    /// Entries of the couple currently shared with scope `therapist`.
+    async fn therapist_entries(&self, couple_id: &str) -> Result<Vec<EntryRecord>>;
+    async fn record_summary_view(
+        &self,
+        couple_id: &str,
+        viewer_id: &str,
+        action: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// The log of the summary's views by therapists, newest first.
+    async fn summary_views(&self, couple_id: &str) -> Result<Vec<SummaryView>>;
 
     /// Events of the user's stream after `since`, oldest first.
     async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;

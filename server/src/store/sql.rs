@@ -39,10 +39,10 @@ pub(crate) struct EventRow {
 
 impl EventRow {
     pub fn into_event(self) -> super::StoredEvent {
-        let kind = if self.ev_kind == "couple" {
-            super::EventKind::Couple
-        } else {
-            super::EventKind::Entry
+        let kind = match self.ev_kind.as_str() {
+            "couple" => super::EventKind::Couple,
+            "summary" => super::EventKind::Summary,
+            _ => super::EventKind::Entry,
         };
         let entry = match (self.id, self.author_id, self.author_name, self.kind, self.body) {
             (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => Some(super::EntryRecord {
@@ -140,6 +140,60 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            /// Tells the couple's active therapist, if any, that the summary changed.
+            async fn emit_to_therapist(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                couple_id: Option<&str>,
+                now: i64,
+                notify: &mut Vec<String>,
+            ) -> $crate::store::Result<()> {
+                let Some(couple_id) = couple_id else { return Ok(()) };
+                let therapist: Option<String> = sqlx::query_scalar(
+                    "SELECT therapist_id FROM therapist_links WHERE couple_id = $1 AND active_at IS NOT NULL AND revoked_at IS NULL",
+                )
+                .bind(couple_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if let Some(t) = therapist {
+                    Self::emit(tx, &t, $crate::store::EventKind::Summary, Some(couple_id), now).await?;
+                    notify.push(t);
+                }
+                Ok(())
+            }
+
+            /// Tells the entry's other readers (its partner, the couple's therapist) it changed.
+            async fn emit_to_readers(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                entry: &$crate::store::EntryRecord,
+                partner: bool,
+                therapist: bool,
+                now: i64,
+                notify: &mut Vec<String>,
+            ) -> $crate::store::Result<()> {
+                if partner {
+                    if let Some(p) = $crate::consent::partner_of(entry) {
+                        Self::emit(tx, p, $crate::store::EventKind::Entry, Some(&entry.id), now).await?;
+                        notify.push(p.to_string());
+                    }
+                }
+                if therapist {
+                    Self::emit_to_therapist(tx, entry.couple_id.as_deref(), now, notify).await?;
+                }
+                Ok(())
+            }
+
+            async fn link_in(tx: &mut sqlx::Transaction<'_, $db>, couple_id: &str) -> $crate::store::Result<Option<$crate::store::TherapistLink>> {
+                Ok(sqlx::query_as(
+                    "SELECT l.id, l.couple_id, l.therapist_id, u.display_name AS therapist_name, l.proposed_by, \
+                     l.approved_a_at, l.approved_b_at, l.created_at, l.active_at \
+                     FROM therapist_links l JOIN users u ON u.id = l.therapist_id \
+                     WHERE l.couple_id = $1 AND l.revoked_at IS NULL",
+                )
+                .bind(couple_id)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
             /// The writer's own entry, or "not found" (also for other people's ids).
             async fn own_entry(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, id: &str) -> $crate::store::Result<$crate::store::EntryRecord> {
                 match Self::entry_in(tx, id).await? {
@@ -197,10 +251,7 @@ macro_rules! impl_store {
                         if shared_at.is_some() {
                             Self::log_consent(tx, id, me, Scope::Partner, "share", now).await?;
                             let entry = Self::entry_in(tx, id).await?.ok_or(ApiError::NotFound("entry"))?;
-                            if let Some(p) = $crate::consent::partner_of(&entry) {
-                                Self::emit(tx, p, EventKind::Entry, Some(id), now).await?;
-                                notify.push(p.to_string());
-                            }
+                            Self::emit_to_readers(tx, &entry, true, false, now, notify).await?;
                         }
                         Ok(id.clone())
                     }
@@ -211,7 +262,7 @@ macro_rules! impl_store {
                         if entry.couple_id.as_ref().is_some_and(|c| *c != couple.id) {
                             return Err(ApiError::conflict("other_couple", "this entry belongs to an earlier pairing and cannot be shared now"));
                         }
-                        let (mut changed, mut changed_for_partner) = (false, false);
+                        let mut changed = Vec::new();
                         for scope in scopes {
                             let already = match scope {
                                 Scope::Partner => entry.shared_partner_at.is_some(),
@@ -226,25 +277,21 @@ macro_rules! impl_store {
                             };
                             sqlx::query(sql).bind(now).bind(&couple.id).bind(entry_id).execute(&mut **tx).await?;
                             Self::log_consent(tx, entry_id, me, *scope, "share", now).await?;
-                            changed = true;
-                            changed_for_partner |= *scope == Scope::Partner;
+                            changed.push(*scope);
                         }
-                        if changed {
+                        if !changed.is_empty() {
                             Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
                             notify.push(me.to_string());
-                        }
-                        if changed_for_partner {
-                            let partner = if couple.partner_a == me { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
-                            if let Some(p) = partner {
-                                Self::emit(tx, &p, EventKind::Entry, Some(entry_id), now).await?;
-                                notify.push(p);
-                            }
+                            // Re-read: the entry now belongs to the couple it was shared in.
+                            let entry = Self::entry_in(tx, entry_id).await?.ok_or(ApiError::NotFound("entry"))?;
+                            let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
+                            Self::emit_to_readers(tx, &entry, p, t, now, notify).await?;
                         }
                         Ok(entry_id.clone())
                     }
                     WriteOp::Withdraw { entry_id, scopes } => {
                         let entry = Self::own_entry(tx, me, entry_id).await?;
-                        let (mut changed, mut changed_for_partner) = (false, false);
+                        let mut changed = Vec::new();
                         for scope in scopes {
                             let (shared, sql) = match scope {
                                 Scope::Partner => (entry.shared_partner_at.is_some(), "UPDATE entries SET shared_partner_at = NULL WHERE id = $1"),
@@ -255,18 +302,13 @@ macro_rules! impl_store {
                             }
                             sqlx::query(sql).bind(entry_id).execute(&mut **tx).await?;
                             Self::log_consent(tx, entry_id, me, *scope, "withdraw", now).await?;
-                            changed = true;
-                            changed_for_partner |= *scope == Scope::Partner;
+                            changed.push(*scope);
                         }
-                        if changed {
+                        if !changed.is_empty() {
                             Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
                             notify.push(me.to_string());
-                        }
-                        if changed_for_partner {
-                            if let Some(p) = $crate::consent::partner_of(&entry) {
-                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
-                                notify.push(p.to_string());
-                            }
+                            let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
+                            Self::emit_to_readers(tx, &entry, p, t, now, notify).await?;
                         }
                         Ok(entry_id.clone())
                     }
@@ -286,12 +328,7 @@ macro_rules! impl_store {
                             .await?;
                         Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
                         notify.push(me.to_string());
-                        if entry.shared_partner_at.is_some() {
-                            if let Some(p) = $crate::consent::partner_of(&entry) {
-                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
-                                notify.push(p.to_string());
-                            }
-                        }
+                        Self::emit_to_readers(tx, &entry, entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some(), now, notify).await?;
                         Ok(entry_id.clone())
                     }
                     WriteOp::Delete { entry_id } => {
@@ -300,12 +337,7 @@ macro_rules! impl_store {
                         sqlx::query("DELETE FROM entries WHERE id = $1").bind(entry_id).execute(&mut **tx).await?;
                         Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
                         notify.push(me.to_string());
-                        if entry.shared_partner_at.is_some() {
-                            if let Some(p) = $crate::consent::partner_of(&entry) {
-                                Self::emit(tx, p, EventKind::Entry, Some(entry_id), now).await?;
-                                notify.push(p.to_string());
-                            }
-                        }
+                        Self::emit_to_readers(tx, &entry, entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some(), now, notify).await?;
                         Ok(entry_id.clone())
                     }
                 }
@@ -416,8 +448,9 @@ macro_rules! impl_store {
                     }
                     None => None,
                 };
+                let therapist = Self::link_in(&mut tx, &couple.id).await?;
                 tx.commit().await?;
-                Ok(Some($crate::store::CoupleInfo { couple, partner }))
+                Ok(Some($crate::store::CoupleInfo { couple, partner, therapist }))
             }
 
             async fn create_invite(
@@ -524,6 +557,14 @@ macro_rules! impl_store {
                 for m in &members {
                     Self::emit(&mut tx, m, $crate::store::EventKind::Couple, None, now).await?;
                 }
+                // A therapist's access ends with the couple.
+                Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut members).await?;
+                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(&couple.id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(members)
             }
@@ -574,6 +615,173 @@ macro_rules! impl_store {
                 .bind(viewer)
                 .bind(before)
                 .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn therapist_link(&self, couple_id: &str) -> $crate::store::Result<Option<$crate::store::TherapistLink>> {
+                let mut tx = self.pool.begin().await?;
+                let link = Self::link_in(&mut tx, couple_id).await?;
+                tx.commit().await?;
+                Ok(link)
+            }
+
+            async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+                use $crate::error::ApiError;
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let couple = Self::current_couple_in(&mut tx, user_id)
+                    .await?
+                    .filter(|c| c.partner_b.is_some())
+                    .ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before inviting a therapist"))?;
+                if Self::link_in(&mut tx, &couple.id).await?.is_some() {
+                    return Err(ApiError::conflict("therapist_exists", "your couple already has a therapist; revoke first"));
+                }
+                let therapist: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND role = 'therapist'").bind(email).fetch_optional(&mut *tx).await?;
+                let therapist = therapist.ok_or(ApiError::NotFound("therapist account with that email"))?;
+                let (a, b) = if couple.partner_a == user_id { (Some(now), None) } else { (None, Some(now)) };
+                sqlx::query(
+                    "INSERT INTO therapist_links (id, couple_id, therapist_id, proposed_by, approved_a_at, approved_b_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(link_id)
+                .bind(&couple.id)
+                .bind(&therapist)
+                .bind(user_id)
+                .bind(a)
+                .bind(b)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let mut members = vec![couple.partner_a.clone()];
+                members.extend(couple.partner_b.clone());
+                for m in &members {
+                    Self::emit(&mut tx, m, $crate::store::EventKind::Couple, None, now).await?;
+                }
+                tx.commit().await?;
+                Ok(members)
+            }
+
+            async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+                use $crate::error::ApiError;
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
+                let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
+                let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
+                sqlx::query(&format!("UPDATE therapist_links SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
+                    .bind(now)
+                    .bind(&link.id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Active only when both partners approved (P1: nothing involving both is decided by one).
+                let activated = sqlx::query(
+                    "UPDATE therapist_links SET active_at = $1 WHERE id = $2 AND active_at IS NULL \
+                     AND approved_a_at IS NOT NULL AND approved_b_at IS NOT NULL",
+                )
+                .bind(now)
+                .bind(&link.id)
+                .execute(&mut *tx)
+                .await?;
+                let mut notify = vec![couple.partner_a.clone()];
+                notify.extend(couple.partner_b.clone());
+                for m in notify.clone() {
+                    Self::emit(&mut tx, &m, $crate::store::EventKind::Couple, None, now).await?;
+                }
+                if activated.rows_affected() == 1 {
+                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
+                    notify.push(link.therapist_id.clone());
+                }
+                tx.commit().await?;
+                Ok(notify)
+            }
+
+            async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+                use $crate::error::ApiError;
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
+                let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
+                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(&link.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut notify = vec![couple.partner_a.clone()];
+                notify.extend(couple.partner_b.clone());
+                for m in notify.clone() {
+                    Self::emit(&mut tx, &m, $crate::store::EventKind::Couple, None, now).await?;
+                }
+                Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
+                notify.push(link.therapist_id.clone());
+                tx.commit().await?;
+                Ok(notify)
+            }
+
+            async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::Result<Vec<$crate::store::TherapistCouple>> {
+                Ok(sqlx::query_as(
+                    "SELECT c.id AS couple_id, ua.display_name AS partner_a_name, ub.display_name AS partner_b_name, l.active_at, \
+                     (SELECT MAX(e.shared_therapist_at) FROM entries e WHERE e.couple_id = c.id) AS last_shared_at \
+                     FROM therapist_links l JOIN couples c ON c.id = l.couple_id \
+                     JOIN users ua ON ua.id = c.partner_a JOIN users ub ON ub.id = c.partner_b \
+                     WHERE l.therapist_id = $1 AND l.active_at IS NOT NULL AND l.revoked_at IS NULL AND c.ended_at IS NULL \
+                     ORDER BY last_shared_at DESC, ua.display_name",
+                )
+                .bind(therapist_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn couple_members(&self, couple_id: &str) -> $crate::store::Result<Option<($crate::store::CoupleRow, Vec<(String, String)>)>> {
+                let couple: Option<$crate::store::CoupleRow> =
+                    sqlx::query_as("SELECT id, partner_a, partner_b, created_at, paired_at, ended_at FROM couples WHERE id = $1")
+                        .bind(couple_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let Some(couple) = couple else { return Ok(None) };
+                let members: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, display_name FROM users WHERE id = $1 OR id = $2 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END",
+                )
+                .bind(&couple.partner_a)
+                .bind(couple.partner_b.as_deref().unwrap_or(""))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(Some((couple, members)))
+            }
+
+            async fn therapist_entries(&self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::entry_select!(
+                    "WHERE en.couple_id = $1 AND en.shared_therapist_at IS NOT NULL ORDER BY en.created_at, en.id"
+                ))
+                .bind(couple_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn record_summary_view(&self, couple_id: &str, viewer_id: &str, action: &str, from: i64, to: i64, now: i64) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO summary_views (couple_id, viewer_id, action, period_from, period_to, viewed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(couple_id)
+                .bind(viewer_id)
+                .bind(action)
+                .bind(from)
+                .bind(to)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn summary_views(&self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::SummaryView>> {
+                Ok(sqlx::query_as(
+                    "SELECT u.display_name AS viewer_name, v.action, v.period_from, v.period_to, v.viewed_at \
+                     FROM summary_views v JOIN users u ON u.id = v.viewer_id \
+                     WHERE v.couple_id = $1 ORDER BY v.viewed_at DESC, v.id DESC LIMIT 500",
+                )
+                .bind(couple_id)
                 .fetch_all(&self.pool)
                 .await?)
             }

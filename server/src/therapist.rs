@@ -1,0 +1,291 @@
+//! Therapist access (granted only when both partners approve, revocable by either) and
+//! the shared summary with its exports and view log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::macros::format_description;
+
+use crate::account::{parse_email, AuthUser};
+use crate::error::ApiError;
+use crate::http::{couple_json, ApiJson};
+use crate::summary::{self, Period};
+use crate::time::{now_ms, rfc3339};
+use crate::AppState;
+
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/couple/therapist", post(propose))
+        .route("/couple/therapist/approve", post(approve))
+        .route("/couple/therapist/revoke", post(revoke))
+        .route("/therapist/couples", get(couples))
+        .route("/summary/{couple_id}", get(summary_json))
+        .route("/summary/{couple_id}/export.json", get(export_json))
+        .route("/summary/{couple_id}/export.csv", get(export_csv))
+        .route("/summary/{couple_id}/views", get(views))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Propose {
+    email: String,
+}
+
+async fn couple_reply(state: &AppState, auth: &AuthUser, status: StatusCode) -> Result<Response, ApiError> {
+    let couple = state.store.couple_of(&auth.user.id).await?;
+    Ok((
+        status,
+        Json(json!({ "couple": couple_json(couple.as_ref(), &auth.user.id) })),
+    )
+        .into_response())
+}
+
+async fn propose(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(form): ApiJson<Propose>,
+) -> Result<Response, ApiError> {
+    if auth.user.role != "partner" {
+        return Err(ApiError::Forbidden("only partners invite a therapist"));
+    }
+    let email = parse_email(&form.email)?;
+    let link_id = uuid::Uuid::new_v4().to_string();
+    let notify = state
+        .store
+        .propose_therapist(&auth.user.id, &email, &link_id, now_ms())
+        .await?;
+    state.hub.notify(&notify);
+    couple_reply(&state, &auth, StatusCode::CREATED).await
+}
+
+async fn approve(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
+    let notify = state.store.approve_therapist(&auth.user.id, now_ms()).await?;
+    state.hub.notify(&notify);
+    couple_reply(&state, &auth, StatusCode::OK).await
+}
+
+async fn revoke(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
+    let notify = state.store.revoke_therapist(&auth.user.id, now_ms()).await?;
+    state.hub.notify(&notify);
+    couple_reply(&state, &auth, StatusCode::OK).await
+}
+
+/// A therapist's couples, with when each last shared something new with them.
+async fn couples(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    if auth.user.role != "therapist" {
+        return Err(ApiError::Forbidden("only therapists have a list of couples"));
+    }
+    let rows = state.store.therapist_couples(&auth.user.id).await?;
+    let couples: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            json!({
+                "couple_id": c.couple_id,
+                "partners": [c.partner_a_name, c.partner_b_name],
+                "active_since": rfc3339(c.active_at),
+                "last_shared_at": c.last_shared_at.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "couples": couples })))
+}
+
+/// Who is reading: the couple's active therapist, or one of its partners.
+enum Reader {
+    Therapist,
+    Partner,
+}
+
+/// Checks the caller may read this couple's summary; anything else is "not found".
+async fn reader(
+    state: &AppState,
+    auth: &AuthUser,
+    couple_id: &str,
+) -> Result<(Reader, Vec<(String, String)>), ApiError> {
+    let not_found = ApiError::NotFound("summary");
+    let couple_id = uuid::Uuid::parse_str(couple_id)
+        .map_err(|_| ApiError::NotFound("summary"))?
+        .to_string();
+    let (couple, members) = state
+        .store
+        .couple_members(&couple_id)
+        .await?
+        .ok_or(ApiError::NotFound("summary"))?;
+    if couple.ended_at.is_some() || couple.partner_b.is_none() {
+        return Err(not_found);
+    }
+    match auth.user.role.as_str() {
+        "therapist" => {
+            let link = state.store.therapist_link(&couple_id).await?;
+            match link {
+                Some(l) if l.therapist_id == auth.user.id && l.active_at.is_some() => Ok((Reader::Therapist, members)),
+                _ => Err(not_found),
+            }
+        }
+        _ if couple.partner_a == auth.user.id || couple.partner_b.as_deref() == Some(auth.user.id.as_str()) => {
+            Ok((Reader::Partner, members))
+        }
+        _ => Err(not_found),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    /// 7d, 30d (default), 90d, since_last_view, or custom (with from and to).
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn parse_day(field: &str, value: Option<&str>) -> Result<i64, ApiError> {
+    let value = value.ok_or_else(|| ApiError::invalid(field, "a custom period needs from and to, like 2026-11-01"))?;
+    let date = time::Date::parse(value, format_description!("[year]-[month]-[day]"))
+        .map_err(|_| ApiError::invalid(field, "must be a date like 2026-11-01"))?;
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+async fn period(state: &AppState, couple_id: &str, q: &PeriodQuery, now: i64) -> Result<Period, ApiError> {
+    let days = |n: i64, label: &str| Period {
+        from: now - n * DAY,
+        to: now + 1,
+        label: label.to_string(),
+    };
+    Ok(match q.period.as_deref().unwrap_or("30d") {
+        "7d" => days(7, "last 7 days"),
+        "30d" => days(30, "last 30 days"),
+        "90d" => days(90, "last 90 days"),
+        "since_last_view" => {
+            let views = state.store.summary_views(couple_id).await?;
+            match views.iter().find(|v| v.action == "viewed") {
+                Some(v) => Period {
+                    from: v.viewed_at,
+                    to: now + 1,
+                    label: "since the therapist last viewed".into(),
+                },
+                None => days(30, "last 30 days (the therapist has not viewed it yet)"),
+            }
+        }
+        "custom" => {
+            let from = parse_day("from", q.from.as_deref())?;
+            let to = parse_day("to", q.to.as_deref())? + DAY;
+            if to <= from {
+                return Err(ApiError::invalid("to", "must not be before from"));
+            }
+            Period {
+                from,
+                to,
+                label: format!(
+                    "{} to {}",
+                    q.from.as_deref().unwrap_or(""),
+                    q.to.as_deref().unwrap_or("")
+                ),
+            }
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "period",
+                "use 7d, 30d, 90d, since_last_view or custom",
+            ))
+        }
+    })
+}
+
+/// Builds the summary for the caller and logs the therapist's reading of it.
+async fn build(
+    state: &AppState,
+    auth: &AuthUser,
+    couple_id: &str,
+    q: &PeriodQuery,
+    action: &str,
+) -> Result<Value, ApiError> {
+    let (reader, members) = reader(state, auth, couple_id).await?;
+    let couple_id = uuid::Uuid::parse_str(couple_id)
+        .map_err(|_| ApiError::NotFound("summary"))?
+        .to_string();
+    let now = now_ms();
+    let period = period(state, &couple_id, q, now).await?;
+    let entries = state.store.therapist_entries(&couple_id).await?;
+    let summary = summary::build(&couple_id, &members, &entries, &period, now);
+    if let Reader::Therapist = reader {
+        state
+            .store
+            .record_summary_view(&couple_id, &auth.user.id, action, period.from, period.to, now)
+            .await?;
+    }
+    Ok(summary)
+}
+
+async fn summary_json(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(couple_id): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(build(&state, &auth, &couple_id, &q, "viewed").await?))
+}
+
+fn attachment(name: &str, content_type: &'static str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, &format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn export_json(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(couple_id): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let mut summary = build(&state, &auth, &couple_id, &q, "exported_json").await?;
+    if let Some(o) = summary.as_object_mut() {
+        o.remove("charts");
+    }
+    let body = serde_json::to_string_pretty(&summary).map_err(ApiError::internal)?;
+    Ok(attachment("tandem-summary.json", "application/json", body))
+}
+
+async fn export_csv(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(couple_id): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let summary = build(&state, &auth, &couple_id, &q, "exported_csv").await?;
+    let body = summary::csv(&summary).map_err(ApiError::internal)?;
+    Ok(attachment("tandem-summary.csv", "text/csv; charset=utf-8", body))
+}
+
+/// The log of the therapist's readings, for the partners.
+async fn views(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(couple_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (reader, _) = reader(&state, &auth, &couple_id).await?;
+    if let Reader::Therapist = reader {
+        return Err(ApiError::Forbidden("the view log is for the partners"));
+    }
+    let views = state.store.summary_views(&couple_id.to_lowercase()).await?;
+    let views: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            json!({
+                "viewer": v.viewer_name, "action": v.action, "at": rfc3339(v.viewed_at),
+                "period": { "from": rfc3339(v.period_from), "to": rfc3339(v.period_to) },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "views": views })))
+}
