@@ -287,10 +287,7 @@ impl Phone {
     /// phone zoom the whole page out).
     async fn fits_width(&self, screen: &str) {
         let widths = self
-            .js(
-                "return [document.documentElement.scrollWidth, window.innerWidth];",
-                vec![],
-            )
+            .js("return [document.documentElement.scrollWidth, screen.width];", vec![])
             .await;
         assert!(
             widths[0].as_u64() <= widths[1].as_u64(),
@@ -468,6 +465,11 @@ async fn two_partners_on_their_phones() {
         shots: shots.clone(),
     };
     ben_shots.shot("06-partner-timeline").await;
+    // At 200% text the same screen still fits the phone's width.
+    ben.js("document.documentElement.style.fontSize = '200%';", vec![])
+        .await;
+    ben_shots.shot("10-text-200-percent").await;
+    ben.js("document.documentElement.style.fontSize = '';", vec![]).await;
     ben.tap_css("#timeline article[data-kind=request] input[value='1']")
         .await;
     ben.tap_button("Send my answer").await;

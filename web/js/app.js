@@ -5,7 +5,7 @@ import { clear, h, put, storage, uid } from "./dom.js";
 import { busy, checkedValue, clearErrors, radioGroup, showError, textField } from "./forms.js";
 import { KIND, KIND_HINT, NONE_OF_THESE, sentence, when, word } from "./labels.js";
 import { Live } from "./live.js";
-import { entryCard } from "./render.js";
+import { entryBody, entryCard } from "./render.js";
 import { cleanBody, composeForm, loadCompose, saveCompose } from "./compose.js";
 import { qrSvg } from "./qr.js";
 
@@ -930,6 +930,7 @@ function updateMine() {
     ({ w }) =>
       h("article", { class: "entry pending", "data-pending": w.request_id },
         h("h3", { class: "entry-title", text: KIND[w.message.kind] || "Entry" }),
+        entryBody({ kind: w.message.kind, body: w.message.body }),
         h("p", { class: "consent-line private", text: "Kept on this phone · it will be saved privately when you're back online." }),
         h("div", { class: "row" }, h("button", { type: "button", class: "link", text: "Discard", onclick: () => S.live.discard(w.request_id) })),
       ),
