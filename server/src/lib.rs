@@ -77,6 +77,20 @@ pub async fn serve(
             limits.sweep();
         }
     });
+    // Other instances' changes (PostgreSQL LISTEN/NOTIFY) wake this instance's sockets.
+    let listener_task = match state.store.listen().await {
+        Ok(Some(mut signals)) => {
+            let hub = state.hub.clone();
+            Some(tokio::spawn(async move {
+                use futures_util::StreamExt;
+                while let Some(signal) = signals.next().await {
+                    hub.apply(signal);
+                }
+            }))
+        }
+        Ok(None) => None,
+        Err(e) => return Err(std::io::Error::other(format!("cannot listen for notifications: {e}"))),
+    };
     let hub = state.hub.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let hub_for_signal = hub.clone();
@@ -89,5 +103,8 @@ pub async fn serve(
         .await;
     hub.shutdown().await;
     sweeper.abort();
+    if let Some(t) = listener_task {
+        t.abort();
+    }
     result
 }

@@ -106,6 +106,22 @@ impl Hub {
         }
     }
 
+    /// Wakes every open connection (after notifications may have been missed).
+    pub fn notify_all(&self) {
+        for c in self.conns.lock().expect("hub lock").values().flatten() {
+            c.wake.notify_one();
+        }
+    }
+
+    /// Applies another instance's change to this instance's connections.
+    pub fn apply(&self, signal: crate::store::Signal) {
+        match signal {
+            crate::store::Signal::Events(user) => self.notify(&[user]),
+            crate::store::Signal::SessionEnded(session) => self.end_session(&session),
+            crate::store::Signal::Resync => self.notify_all(),
+        }
+    }
+
     /// Closes the connections opened with this session (log-out, revocation).
     pub fn end_session(&self, session: &str) {
         let conns = self.conns.lock().expect("hub lock");

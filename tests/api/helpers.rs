@@ -206,6 +206,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// The same session, talking to another instance.
+    pub fn via(&self, app: &TestApp) -> Client {
+        Client {
+            base: app.base.clone(),
+            origin: app.origin.clone(),
+            ..self.clone()
+        }
+    }
+
     /// The session cookie (`name=value`), if any.
     pub fn cookie(&self) -> Option<String> {
         self.cookie.lock().unwrap().clone()

@@ -9,5 +9,6 @@ mod browser;
 mod consent;
 mod entries;
 mod pairing;
+mod scale_out;
 mod stream;
 mod therapist;

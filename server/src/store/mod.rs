@@ -21,6 +21,22 @@ pub use sqlite::SqliteStore;
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
+/// Channel on which a backend shared by several instances announces users with new events.
+pub const EVENTS_CHANNEL: &str = "tandem_events";
+/// Channel on which it announces ended sessions (their sockets close everywhere).
+pub const SESSIONS_CHANNEL: &str = "tandem_sessions";
+
+/// What other instances changed, for this instance's open connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// This user has new events.
+    Events(String),
+    /// This session (token hash) ended.
+    SessionEnded(String),
+    /// Signals may have been missed (the listening connection dropped): re-read everything.
+    Resync,
+}
+
 /// Opens the backend the URL names (`sqlite:` or `postgres:`), running its migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
@@ -287,6 +303,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// The log of the summary's views by therapists, newest first.
     async fn summary_views(&self, couple_id: &str) -> Result<Vec<SummaryView>>;
+
+    /// Changes made by other instances; `None` for a backend only one instance uses.
+    async fn listen(&self) -> Result<Option<futures_util::stream::BoxStream<'static, Signal>>>;
 
     /// Events of the user's stream after `since`, oldest first.
     async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;

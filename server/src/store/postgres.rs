@@ -1,10 +1,11 @@
 //! PostgreSQL: the scale-out backend, shared by several instances.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use futures_util::stream::{BoxStream, StreamExt};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::sql::impl_store;
-use super::Result;
+use super::{Result, Signal, EVENTS_CHANNEL, SESSIONS_CHANNEL};
 use crate::error::ApiError;
 
 pub struct PgStore {
@@ -24,6 +25,41 @@ impl PgStore {
     /// Row locks (the user row bumped by each event) order concurrent writers.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+impl PgStore {
+    /// NOTIFY is transactional: other instances hear of the change only once it commits.
+    async fn announce(tx: &mut Transaction<'_, Postgres>, channel: &str, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// LISTENs for other instances' changes. The database stays the source of truth:
+    /// a notification only wakes connections, which then read their streams, so a
+    /// notification lost while the listener reconnects costs a resync, not an event.
+    async fn signals(&self) -> Result<Option<BoxStream<'static, Signal>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen_all([EVENTS_CHANNEL, SESSIONS_CHANNEL]).await?;
+        let stream = futures_util::stream::unfold(listener, |mut listener| async move {
+            let signal = match listener.try_recv().await {
+                Ok(Some(n)) if n.channel() == SESSIONS_CHANNEL => Signal::SessionEnded(n.payload().to_string()),
+                Ok(Some(n)) => Signal::Events(n.payload().to_string()),
+                // The connection dropped; the next call reconnects and re-listens.
+                Ok(None) => Signal::Resync,
+                Err(e) => {
+                    tracing::warn!(error = %e, "notification listener failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    Signal::Resync
+                }
+            };
+            Some((signal, listener))
+        });
+        Ok(Some(stream.boxed()))
     }
 }
 

@@ -108,6 +108,8 @@ macro_rules! impl_store {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
+                // Other instances learn of it at commit (a no-op on single-instance SQLite).
+                Self::announce(tx, $crate::store::EVENTS_CHANNEL, user_id).await?;
                 Ok(())
             }
 
@@ -428,7 +430,10 @@ macro_rules! impl_store {
             }
 
             async fn delete_session(&self, token_hash: &str) -> $crate::store::Result<()> {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
+                Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, token_hash).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -784,6 +789,10 @@ macro_rules! impl_store {
                 .bind(couple_id)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn listen(&self) -> $crate::store::Result<Option<futures_util::stream::BoxStream<'static, $crate::store::Signal>>> {
+                self.signals().await
             }
 
             async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::StoredEvent>> {

@@ -42,6 +42,15 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Only one instance uses a SQLite file: nothing to tell others.
+    async fn announce(_tx: &mut Transaction<'_, Sqlite>, _channel: &str, _payload: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn signals(&self) -> Result<Option<futures_util::stream::BoxStream<'static, super::Signal>>> {
+        Ok(None)
+    }
+
     /// SQLite's own consistency check; `ok` when the file is sound.
     pub async fn integrity_check(&self) -> Result<String> {
         Ok(sqlx::query_scalar("PRAGMA integrity_check")
