@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod consent;
 mod entries;
+mod openapi;
 mod pairing;
 mod scale_out;
 mod stream;
