@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::{spawn_app, Backend};
 
-/// Every (method, path) of the API. This mirrors `http::router` in server/src/http.rs by
-/// hand, on purpose: a route added there without being documented here, in
+/// Every (method, path) of the API. This mirrors `http::router` in server/src/http.rs (and
+/// the `therapist::routes()` it merges) by hand, on purpose: a route added there without being documented here, in
 /// docs/openapi.json and in docs/protocol.md fails this test.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/health"),
@@ -33,6 +33,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/entries/{id}/outcome"),
     ("get", "/api/events"),
     ("get", "/api/ws"),
+    // therapist::routes(), merged into http::router
+    ("post", "/api/couple/therapist"),
+    ("post", "/api/couple/therapist/approve"),
+    ("post", "/api/couple/therapist/revoke"),
+    ("get", "/api/therapist/couples"),
+    ("get", "/api/summary/{couple_id}"),
+    ("get", "/api/summary/{couple_id}/export.json"),
+    ("get", "/api/summary/{couple_id}/export.csv"),
+    ("get", "/api/summary/{couple_id}/views"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
