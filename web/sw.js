@@ -1,7 +1,7 @@
 // Keeps the app's own files so Tandem opens without a connection. Network first, so
 // an update is picked up at once; the API is never cached (entries stay on the server).
 
-const CACHE = "tandem-shell-v1";
+const CACHE = "tandem-shell-v2";
 const SHELL = [
   "/",
   "/app.css",
@@ -14,9 +14,11 @@ const SHELL = [
   "/js/live.js",
   "/js/qr.js",
   "/js/render.js",
+  "/js/summary.js",
   "/vendor/qrcode-generator.js",
   "/manifest.webmanifest",
   "/icons/icon.svg",
+  "/icons/icon-192.png",
 ];
 
 self.addEventListener("install", (event) => {

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod browser;
+mod browser_summary;
 mod consent;
 mod entries;
 mod openapi;

@@ -8,6 +8,7 @@ import { Live } from "./live.js";
 import { entryBody, entryCard } from "./render.js";
 import { cleanBody, composeForm, loadCompose, saveCompose } from "./compose.js";
 import { qrSvg } from "./qr.js";
+import { dateOnly, dateTime, summaryPage } from "./summary.js";
 
 const S = {
   me: null,
@@ -21,6 +22,8 @@ const S = {
   joinCode: null,
   loadingList: null,
   buffered: null,
+  summary: null,
+  couples: null,
 };
 
 const main = document.getElementById("main");
@@ -84,20 +87,38 @@ async function signedIn(me) {
       S.vocab = null;
     }
   }
-  if (S.me.role !== "partner") {
-    renderTherapist();
-    return;
-  }
+  const fromLink = hashView();
+  if (fromLink) S.view = fromLink;
+  else if (S.me.role !== "partner") S.view = { name: "couples" };
   startLive();
   route();
 }
 
+/* A summary has its own address (#/summary/{couple_id}), so it can be linked, reloaded
+   and reached with the back button; every other screen lives in S.view. */
+function hashView() {
+  const m = /^#\/summary\/([0-9a-fA-F-]{36})$/.exec(location.hash);
+  return m ? { name: "summary", coupleId: m[1].toLowerCase() } : null;
+}
+
+window.addEventListener("hashchange", () => {
+  if (!S.me) return;
+  const hv = hashView();
+  if (hv) S.view = hv;
+  else if (S.view.name === "summary") S.view = { name: S.me.role === "partner" ? "therapist" : "couples" };
+  else return;
+  route();
+  main.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+});
+
 function startLive() {
   if (S.live) S.live.stop();
   S.entries = new Map();
+  const partner = S.me.role === "partner";
   S.live = new Live(S.me.id, {
     status: (state) => showConn(state),
-    ready: (msg, fresh) => (fresh ? loadEntries() : null),
+    ready: (msg, fresh) => (!fresh ? null : partner ? loadEntries() : refreshReader()),
     event: (msg) => onEvent(msg),
     ack: (msg) => {
       if (msg.entry) upsert(msg.entry);
@@ -141,12 +162,24 @@ async function loadEntries() {
 }
 
 function onEvent(msg) {
+  if (S.me && S.me.role !== "partner") {
+    // A therapist hears only that a couple's summary changed (new entries, a grant, a revocation).
+    if (msg.event === "summary") refreshReader(msg.couple_id);
+    return;
+  }
   if (S.buffered) {
     S.buffered.push(msg);
     return;
   }
   applyEvent(msg, true);
   refresh();
+  if (S.view.name === "summary" && S.summary && ["couple", "entry", "entry_removed"].includes(msg.event)) S.summary.refetch();
+}
+
+/** Re-reads what a reader is looking at: the open summary, or the list of couples. */
+function refreshReader(coupleId) {
+  if (S.view.name === "summary" && S.summary && (!coupleId || coupleId === S.view.coupleId)) S.summary.refetch();
+  else if (S.view.name === "couples") loadCouples();
 }
 
 function applyEvent(msg, live) {
@@ -162,6 +195,12 @@ function applyEvent(msg, live) {
   } else if (msg.event === "couple") {
     const before = S.couple;
     S.couple = msg.couple;
+    const tBefore = (before && before.therapist) || null;
+    const tNow = (S.couple && S.couple.therapist) || null;
+    if (JSON.stringify(tBefore) !== JSON.stringify(tNow)) {
+      if (live) announceTherapist(tBefore, tNow);
+      if (S.view.name === "therapist") updateCare();
+    }
     const changed = JSON.stringify(before && before.partner) !== JSON.stringify(S.couple && S.couple.partner) || (before && before.status) !== (S.couple && S.couple.status);
     if (changed) {
       if (S.couple && S.couple.status === "paired") {
@@ -190,11 +229,14 @@ function removeEntry(id) {
 function showScreen(title, withNav = false) {
   setTitle(title);
   clear(main);
+  S.summary = null;
+  document.body.classList.remove("wide");
   nav.hidden = !withNav;
   conn.hidden = !S.live;
   partnerLine.textContent = S.couple && S.couple.status === "paired" ? `with ${partnerName()}` : "";
   for (const b of nav.querySelectorAll("button")) {
-    if (b.dataset.view === S.view.name || (S.view.name === "consent" && b.dataset.view === "mine")) b.setAttribute("aria-current", "page");
+    const current = S.view.name === "consent" ? "mine" : S.view.name === "summary" ? "therapist" : S.view.name;
+    if (b.dataset.view === current) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
 }
@@ -219,6 +261,7 @@ nav.addEventListener("click", (e) => {
 });
 
 function go(view) {
+  if (view.name !== "summary" && hashView()) history.pushState(null, "", location.pathname + location.search);
   S.view = view;
   route();
   main.focus({ preventScroll: true });
@@ -227,9 +270,13 @@ function go(view) {
 
 function route() {
   if (!S.me) return renderAuth("signup");
-  if (S.me.role !== "partner") return renderTherapist();
+  if (S.me.role !== "partner") return S.view.name === "summary" ? renderSummary() : renderCouples();
   if (!S.couple || S.couple.status !== "paired") return renderPairing();
   switch (S.view.name) {
+    case "summary":
+      return renderSummary();
+    case "therapist":
+      return renderCare();
     case "write":
       return renderWrite();
     case "mine":
@@ -371,16 +418,247 @@ function accountSection() {
   return section;
 }
 
-function renderTherapist() {
-  S.view = { name: "therapist" };
-  showScreen("Therapist");
-  put(main, 
-    h("section", { class: "card" },
-      h("h1", { text: `Hello, ${S.me.display_name}` }),
-      h("p", { text: "The therapist view is coming. When a couple invites you, and both partners agree, their shared summary will appear here." }),
+/* ---------------------------------------------------------------- therapist */
+
+function announceTherapist(before, now) {
+  const name = (now || before).display_name;
+  if (now && now.status === "active" && (!before || before.status !== "active")) announce(`${name} can now read the shared summary.`);
+  else if (!now && before && before.status === "active") announce(`${name}'s access has ended.`);
+  else if (!now && before) announce(`The proposal of ${name} was withdrawn.`);
+  else if (now && !before && !now.approved_by_me) announce(`${partnerName()} proposed ${name} as your therapist.`);
+}
+
+/** A partner's therapist area: propose, approve, revoke, open the summary, see the view log. */
+function renderCare() {
+  showScreen("Therapist", true);
+  put(main,
+    h("h1", { class: "page-title", text: "Therapist" }),
+    h("p", { class: "lead", text: "A therapist you both choose can read a summary of what either of you adds to it, and nothing else." }),
+    h("div", { id: "care", "aria-live": "polite" }),
+    h("section", { class: "card", "aria-labelledby": "summary-h" },
+      h("h2", { id: "summary-h", text: "The shared summary" }),
+      h("p", { text: "See it exactly as the therapist does: figures, charts and the entries either of you added to it." }),
+      h("a", { class: "primary", href: `#/summary/${S.couple.id}`, id: "open-summary", text: "Open the summary" }),
+    ),
+    h("section", { class: "card", "aria-labelledby": "views-h" },
+      h("div", { class: "row spread" },
+        h("h2", { id: "views-h" }),
+        h("button", { type: "button", class: "link", text: "Refresh", onclick: () => loadViews() }),
+      ),
+      h("div", { id: "views" }, h("p", { class: "muted", text: "Loading…" })),
+    ),
+  );
+  updateCare();
+  loadViews();
+}
+
+function careAction(button, path, area, after) {
+  return busy(button, async () => {
+    try {
+      const res = await post(path);
+      const before = S.couple && S.couple.therapist;
+      S.couple = res.couple;
+      if (after) after(before);
+      updateCare();
+      loadViews();
+    } catch (err) {
+      if (area.isConnected) showError(area, err);
+    }
+  });
+}
+
+function updateCare() {
+  const box = document.getElementById("care");
+  if (!box) return;
+  const t = S.couple && S.couple.therapist;
+  const heading = document.getElementById("views-h");
+  if (heading) heading.textContent = `When ${t ? t.display_name : "the therapist"} viewed it`;
+  clear(box);
+  const card = h("section", { class: "card care", "aria-labelledby": "care-h", "data-state": t ? t.status : "none" });
+  put(box, card);
+  if (!t) {
+    const form = h("form", { novalidate: true });
+    const send = h("button", { type: "submit", class: "primary", text: "Propose" });
+    put(card,
+      h("h2", { id: "care-h", text: "Invite a therapist" }),
+      h("p", { text: `Propose your therapist by the email of their Tandem therapist account. ${partnerName()} approves too: nothing is shared with them until both of you do.` }),
+      form,
+    );
+    put(form,
+      h("div", { class: "form-errors" }),
+      textField({ name: "email", label: "Therapist's email", field: "email", type: "email", autocomplete: "off", inputmode: "email" }),
+      send,
+    );
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      clearErrors(form);
+      busy(send, async () => {
+        try {
+          const res = await post("/api/couple/therapist", { email: form.elements.email.value });
+          S.couple = res.couple;
+          announce(`Proposed. Waiting for ${partnerName()} to approve.`);
+          updateCare();
+        } catch (err) {
+          showError(form, err, "email");
+        }
+      });
+    });
+    return;
+  }
+  const name = t.display_name;
+  const revokeArea = h("div", { class: "revoke" });
+  if (t.status === "active") {
+    put(card,
+      h("h2", { id: "care-h", text: name }),
+      h("p", { class: "status-line active", text: `${name} can read the shared summary since ${dateOnly(t.active_since, true)}.` }),
+      h("p", { class: "hint", text: "Only entries either of you added to the therapist summary count, and only while both of you keep this access." }),
+    );
+  } else if (t.approved_by_me) {
+    put(card,
+      h("h2", { id: "care-h", text: name }),
+      h("p", { class: "status-line waiting", text: `Waiting for ${partnerName()} to approve ${name}.` }),
+      h("p", { class: "hint", text: `You proposed ${name}. Until ${partnerName()} approves too, ${name} sees nothing.` }),
+    );
+  } else {
+    const approve = h("button", { type: "button", class: "primary", text: `Approve ${name}` });
+    approve.addEventListener("click", () => careAction(approve, "/api/couple/therapist/approve", card, () => announce(`Approved. ${name} can now read the shared summary.`)));
+    put(card,
+      h("h2", { id: "care-h", text: `Approve ${name}?` }),
+      h("p", { class: "status-line", text: `${partnerName()} proposed ${name} as your therapist.` }),
+      h("p", { text: `If you approve, ${name} can read the shared summary: only entries either of you adds to it. Either of you can end this at any time, and it takes effect at once.` }),
+      h("div", { class: "row" }, approve),
+    );
+  }
+  const ask = h("button", {
+    type: "button",
+    class: "secondary",
+    text: t.status === "active" ? `End ${name}'s access…` : t.approved_by_me ? "Withdraw the proposal…" : "Decline…",
+  });
+  ask.addEventListener("click", () => {
+    clear(revokeArea);
+    const yes = h("button", { type: "button", class: "danger", text: t.status === "active" ? "End access now" : t.approved_by_me ? "Withdraw now" : "Decline now" });
+    yes.addEventListener("click", () => careAction(yes, "/api/couple/therapist/revoke", revokeArea, () => announce(t.status === "active" ? `${name}'s access has ended.` : "Done.")));
+    put(revokeArea,
+      h("div", { class: "confirm", role: "group", "aria-label": "Confirm" },
+        h("p", {
+          text: t.status === "active"
+            ? `This takes effect at once: ${name} can no longer open the summary, not even a page already open. What ${name} already read may be remembered.`
+            : `This takes effect at once. You can propose a therapist again later.`,
+        }),
+        h("div", { class: "row" }, yes, h("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => { clear(revokeArea); put(revokeArea, ask); } })),
+      ),
+    );
+    yes.focus();
+  });
+  put(revokeArea, ask);
+  put(card, revokeArea);
+}
+
+const VIEW_ACTION = { viewed: "Viewed the summary", exported_csv: "Exported it as CSV", exported_json: "Exported it as JSON" };
+
+async function loadViews(all = false) {
+  const box = document.getElementById("views");
+  if (!box || !S.couple) return;
+  try {
+    const res = await get(`/api/summary/${S.couple.id}/views`);
+    if (!box.isConnected) return;
+    clear(box);
+    const views = res.views || [];
+    if (!views.length) {
+      put(box, h("p", { class: "muted", text: "Not viewed yet." }));
+      return;
+    }
+    const shown = all ? views : views.slice(0, 10);
+    put(box,
+      h("ul", { class: "views", id: "views-list" },
+        shown.map((v) =>
+          h("li", null,
+            h("span", { class: "view-what", text: `${VIEW_ACTION[v.action] || word("action", v.action)}${v.viewer ? ` · ${v.viewer}` : ""}` }),
+            h("span", { class: "meta", text: `${dateTime(v.at)} · covering ${dateOnly(v.period.from)} – ${dateOnly(new Date(new Date(v.period.to).getTime() - 1).toISOString())}` }),
+          ),
+        ),
+      ),
+      views.length > shown.length ? h("button", { type: "button", class: "link", text: `Show all ${views.length}`, onclick: () => loadViews(true) }) : null,
+    );
+  } catch (err) {
+    if (!box.isConnected) return;
+    clear(box);
+    put(box, h("p", { class: "muted", text: err.code === "network" ? OFFLINE_MESSAGE : sentence(err.message) }));
+  }
+}
+
+function renderSummary() {
+  const partner = S.me.role === "partner";
+  showScreen("Summary", partner);
+  document.body.classList.add("wide");
+  const t = partner && S.couple && S.couple.therapist;
+  const page = summaryPage({
+    coupleId: S.view.coupleId,
+    role: S.me.role,
+    therapistName: t ? t.display_name : null,
+    back: partner ? { label: "‹ Therapist", go: () => go({ name: "therapist" }) } : { label: "‹ Your couples", go: () => go({ name: "couples" }) },
+  });
+  S.summary = page;
+  put(main, page.el);
+  page.refetch();
+}
+
+/** A therapist's home: the couples who share a summary with them. */
+function renderCouples() {
+  S.view = { name: "couples" };
+  showScreen("Your couples");
+  document.body.classList.add("wide");
+  put(main,
+    h("h1", { class: "page-title", text: `Hello, ${S.me.display_name}` }),
+    h("p", { class: "lead", text: "The couples who share a summary with you. You see only what they chose to share with you, and only while both partners keep your access." }),
+    h("section", { "aria-labelledby": "couples-h" },
+      h("h2", { id: "couples-h", text: "Your couples" }),
+      h("div", { id: "couples", class: "couples" }, h("p", { class: "muted", text: "Loading…" })),
     ),
     accountSection(),
   );
+  loadCouples();
+}
+
+async function loadCouples() {
+  const box = document.getElementById("couples");
+  if (!box) return;
+  try {
+    const res = await get("/api/therapist/couples");
+    if (!box.isConnected) return;
+    clear(box);
+    const couples = res.couples || [];
+    if (!couples.length) {
+      put(box, h("div", { class: "card empty-couples" },
+        h("p", { text: "No couples yet." }),
+        h("p", { class: "muted", text: `A couple proposes you with your email, ${S.me.email}. Once both partners approve, they appear here.` }),
+      ));
+      return;
+    }
+    put(box,
+      h("table", { class: "couples-table" },
+        h("thead", null, h("tr", null,
+          h("th", { scope: "col", text: "Couple" }),
+          h("th", { scope: "col", text: "Sharing with you since" }),
+          h("th", { scope: "col", text: "Last new shared entry" }),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: "Summary" })),
+        )),
+        h("tbody", null, couples.map((c) =>
+          h("tr", { "data-couple-id": c.couple_id },
+            h("th", { scope: "row", class: "couple-names", text: (c.partners || []).join(" and ") }),
+            h("td", { "data-label": "Sharing since", text: dateOnly(c.active_since, true) }),
+            h("td", { "data-label": "Last new entry", text: c.last_shared_at ? dateTime(c.last_shared_at) : "Nothing shared yet" }),
+            h("td", null, h("a", { class: "primary small", href: `#/summary/${c.couple_id}`, text: "Open the summary", "aria-label": `Open the summary of ${(c.partners || []).join(" and ")}` })),
+          ),
+        )),
+      ),
+    );
+  } catch (err) {
+    if (box.isConnected) {
+      clear(box);
+      put(box, h("p", { class: "error", text: err.code === "network" ? OFFLINE_MESSAGE : sentence(err.message) }));
+    }
+  }
 }
 
 /* ------------------------------------------------------------------ pairing */
