@@ -1,7 +1,8 @@
 //! The entry writes, shared by the HTTP routes and the websocket.
 //!
 //! Every write carries a client-chosen `request_id`; the store applies it at most once,
-//! so a retry after a lost reply returns the first answer and changes nothing.
+//! so a retry after a lost reply changes nothing and answers with the entry as it is now,
+//! marked `replayed`.
 
 use serde::Deserialize;
 use serde_json::Value;

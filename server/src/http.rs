@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -48,7 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/ws", get(websocket))
         .merge(crate::therapist::routes())
+        .merge(crate::privacy::routes())
         .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes));
 
@@ -141,6 +143,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Query parameters, parsed with the failing parameter named in a JSON error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.inner().to_string();
+            let field = if field == "." {
+                message.split('`').nth(1).unwrap_or("query").to_string()
+            } else {
+                field
+            };
+            ApiError::invalid(&field, message)
+        })
+    }
+}
+
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -152,7 +176,7 @@ async fn openapi() -> impl IntoResponse {
     )
 }
 
-fn user_json(user: &crate::store::User) -> Value {
+pub fn user_json(user: &crate::store::User) -> Value {
     json!({ "id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role })
 }
 
@@ -185,7 +209,7 @@ pub fn couple_json(info: Option<&CoupleInfo>, viewer: &str) -> Value {
     })
 }
 
-async fn start_session(state: &AppState, jar: CookieJar, user: &crate::store::User) -> Result<CookieJar, ApiError> {
+pub async fn start_session(state: &AppState, jar: CookieJar, user: &crate::store::User) -> Result<CookieJar, ApiError> {
     let (token, hash) = account::new_token();
     let now = now_ms();
     state
@@ -333,13 +357,14 @@ async fn unpair(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Va
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     before: Option<String>,
+    before_id: Option<String>,
     limit: Option<i64>,
 }
 
 async fn list_entries(
     State(state): State<AppState>,
     auth: AuthUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -353,15 +378,34 @@ async fn list_entries(
             (t.unix_timestamp_nanos() / 1_000_000) as i64
         }
     };
-    let rows = state.store.entries_visible_to(&auth.user.id, before, limit).await?;
-    let next_before = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|e| rfc3339(e.created_at)))
-        .flatten();
+    let before_id = match q.before_id.as_deref() {
+        Some(id) => commands::entry_id(id).map_err(|_| ApiError::invalid("before_id", "must be an entry id"))?,
+        None => String::new(),
+    };
+    let rows = state
+        .store
+        .entries_visible_to(&auth.user.id, (before, &before_id), limit)
+        .await?;
+    let last = rows.last().filter(|_| rows.len() as i64 == limit);
+    let (next_before, next_before_id) = (last.map(|e| rfc3339(e.created_at)), last.map(|e| e.id.clone()));
     let entries: Vec<Value> = rows
         .iter()
         .filter_map(|e| consent::view_for(e, &auth.user.id))
         .collect();
-    Ok(Json(json!({ "entries": entries, "next_before": next_before })))
+    let partners: Vec<&crate::store::EntryRecord> = rows
+        .iter()
+        .filter(|e| consent::access(e, &auth.user.id) == Some(consent::Access::Partner))
+        .collect();
+    if let Some(first) = partners.first() {
+        let what = format!("list of {} shared entries", partners.len());
+        state
+            .store
+            .log_access(&auth.user, first.couple_id.as_deref(), &what, None, now_ms())
+            .await?;
+    }
+    Ok(Json(
+        json!({ "entries": entries, "next_before": next_before, "next_before_id": next_before_id }),
+    ))
 }
 
 async fn get_entry(
@@ -370,11 +414,20 @@ async fn get_entry(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = commands::entry_id(&id)?;
-    let entry = state.store.entry(&id).await?;
-    let view = entry
-        .as_ref()
-        .and_then(|e| consent::view_for(e, &auth.user.id))
-        .ok_or(ApiError::NotFound("entry"))?;
+    let entry = state.store.entry(&id).await?.ok_or(ApiError::NotFound("entry"))?;
+    let view = consent::view_for(&entry, &auth.user.id).ok_or(ApiError::NotFound("entry"))?;
+    if consent::access(&entry, &auth.user.id) == Some(consent::Access::Partner) {
+        state
+            .store
+            .log_access(
+                &auth.user,
+                entry.couple_id.as_deref(),
+                "entry",
+                Some(&entry.id),
+                now_ms(),
+            )
+            .await?;
+    }
     Ok(Json(json!({ "entry": view })))
 }
 
@@ -480,7 +533,7 @@ struct EventsQuery {
 async fn events(
     State(state): State<AppState>,
     auth: AuthUser,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
@@ -492,11 +545,16 @@ async fn events(
     }
     let head = state.store.head(&auth.user.id).await?;
     let stored = state.store.events_after(&auth.user.id, since, limit).await?;
-    let events = stream::render_events(&state, &auth.user.id, &stored).await?;
-    Ok(Json(json!({ "head": head, "events": events })))
+    let rendered = stream::render_events(&state, &auth.user.id, since, &stored).await?;
+    let next_since = stored.last().map_or(since, |e| e.seq);
+    let events: Vec<Value> = rendered.into_iter().flatten().collect();
+    Ok(Json(
+        json!({ "head": head, "events": events, "next_since": next_since }),
+    ))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WsQuery {
     since: Option<i64>,
 }
@@ -506,14 +564,18 @@ struct WsQuery {
 async fn websocket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<WsQuery>,
-    ws: WebSocketUpgrade,
+    ApiQuery(q): ApiQuery<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     match headers.get(header::ORIGIN) {
         Some(origin) if state.origin_allowed(origin) => {}
         _ => return Err(ApiError::Forbidden("websocket origin not allowed")),
     }
     let auth = AuthUser::from_headers(&state, &headers).await?;
+    if q.since.is_some_and(|s| s < 0) {
+        return Err(ApiError::invalid("since", "must be 0 or more"));
+    }
+    let ws = ws.map_err(|_| ApiError::BadRequest("this route expects a websocket upgrade".into()))?;
     let hub = state.hub.clone();
     Ok(ws
         .max_message_size(stream::MAX_FRAME)

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod pairing;
+pub mod privacy;
 pub mod store;
 pub mod stream;
 pub mod summary;

@@ -180,22 +180,39 @@ fn ack_message(request_id: &str, ack: &Ack) -> Value {
     json!({ "type": "ack", "request_id": request_id, "entry_id": ack.entry_id, "entry": ack.entry, "replayed": ack.replayed })
 }
 
-/// Renders stored events for `user`, applying consent as it stands now.
-pub async fn render_events(state: &AppState, user: &str, events: &[StoredEvent]) -> Result<Vec<Value>, ApiError> {
+/// Renders stored events for `user` at a client cursor of `since`, applying consent as
+/// it stands now. An entry that is no longer visible becomes `entry_removed` only if the
+/// client may have seen it (an earlier event about it was at or before its cursor);
+/// otherwise the event is skipped (`None`), so a partner who was away while an entry was
+/// shared and withdrawn never learns that it existed.
+pub async fn render_events(
+    state: &AppState,
+    user: &str,
+    since: i64,
+    events: &[StoredEvent],
+) -> Result<Vec<Option<Value>>, ApiError> {
     let mut couple: Option<Value> = None;
     let mut out = Vec::with_capacity(events.len());
+    let mut cursor = since;
+    // Entries skipped earlier in this batch: the client has not seen them either.
+    let mut hidden = std::collections::HashSet::new();
     for ev in events {
         let body = match ev.kind {
             EventKind::Entry => match ev.entry.as_ref().and_then(|e| crate::consent::view_for(e, user)) {
-                Some(entry) => {
-                    json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })
-                }
-                None => {
-                    json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": ev.entry_id })
-                }
+                Some(entry) => Some(json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })),
+                None => match &ev.entry_id {
+                    Some(id) if !hidden.contains(id) && state.store.delivered_before(user, id, cursor).await? => {
+                        Some(json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": id }))
+                    }
+                    Some(id) => {
+                        hidden.insert(id.clone());
+                        None
+                    }
+                    None => None,
+                },
             },
             EventKind::Summary => {
-                json!({ "type": "event", "seq": ev.seq, "event": "summary", "couple_id": ev.entry_id })
+                Some(json!({ "type": "event", "seq": ev.seq, "event": "summary", "couple_id": ev.entry_id }))
             }
             EventKind::Couple => {
                 if couple.is_none() {
@@ -204,9 +221,10 @@ pub async fn render_events(state: &AppState, user: &str, events: &[StoredEvent])
                         user,
                     ));
                 }
-                json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple })
+                Some(json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple }))
             }
         };
+        cursor = ev.seq;
         out.push(body);
     }
     Ok(out)
@@ -262,7 +280,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
     };
     // A cursor ahead of the stream means the client kept state from elsewhere: start
     // over from the head and tell it to reload.
-    let reset = since.is_some_and(|s| s > head || s < 0);
+    let reset = since.is_some_and(|s| s > head);
     let mut cursor = match since {
         Some(s) if !reset => s,
         _ => head,
@@ -291,7 +309,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                     return;
                 }
             };
-            let rendered = match render_events(&state, &user, &events).await {
+            let rendered = match render_events(&state, &user, cursor, &events).await {
                 Ok(r) => r,
                 Err(_) => {
                     close(&mut sink, 1011, "storage unavailable").await;
@@ -299,8 +317,10 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                 }
             };
             for (ev, msg) in events.iter().zip(&rendered) {
-                if send_json(&mut sink, msg).await.is_err() {
-                    return;
+                if let Some(msg) = msg {
+                    if send_json(&mut sink, msg).await.is_err() {
+                        return;
+                    }
                 }
                 cursor = ev.seq;
             }

@@ -1,7 +1,7 @@
 //! Therapist access (granted only when both partners approve, revocable by either) and
 //! the shared summary with its exports and view log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use time::macros::format_description;
 
 use crate::account::{parse_email, AuthUser};
 use crate::error::ApiError;
-use crate::http::{couple_json, ApiJson};
+use crate::http::{couple_json, ApiJson, ApiQuery};
 use crate::summary::{self, Period};
 use crate::time::{now_ms, rfc3339};
 use crate::AppState;
@@ -213,11 +213,20 @@ async fn build(
     let period = period(state, &couple_id, q, now).await?;
     let entries = state.store.therapist_entries(&couple_id).await?;
     let summary = summary::build(&couple_id, &members, &entries, &period, now);
-    if let Reader::Therapist = reader {
-        state
-            .store
-            .record_summary_view(&couple_id, &auth.user.id, action, period.from, period.to, now)
-            .await?;
+    match reader {
+        Reader::Therapist => {
+            state
+                .store
+                .record_summary_view(&couple_id, &auth.user.id, action, period.from, period.to, now)
+                .await?
+        }
+        Reader::Partner => {
+            let what = format!("summary ({action})");
+            state
+                .store
+                .log_access(&auth.user, Some(&couple_id), &what, None, now)
+                .await?
+        }
     }
     Ok(summary)
 }
@@ -226,7 +235,7 @@ async fn summary_json(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(couple_id): Path<String>,
-    Query(q): Query<PeriodQuery>,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(build(&state, &auth, &couple_id, &q, "viewed").await?))
 }
@@ -246,7 +255,7 @@ async fn export_json(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(couple_id): Path<String>,
-    Query(q): Query<PeriodQuery>,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     let mut summary = build(&state, &auth, &couple_id, &q, "exported_json").await?;
     if let Some(o) = summary.as_object_mut() {
@@ -260,7 +269,7 @@ async fn export_csv(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(couple_id): Path<String>,
-    Query(q): Query<PeriodQuery>,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     let summary = build(&state, &auth, &couple_id, &q, "exported_csv").await?;
     let body = summary::csv(&summary).map_err(ApiError::internal)?;

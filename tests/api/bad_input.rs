@@ -10,7 +10,9 @@ use crate::helpers::{check_in, spawn_app, Backend, Partner};
 both_backends!(
     bad_entries_are_refused_and_change_nothing,
     bad_websocket_messages_get_errors,
-    bad_account_input
+    bad_account_input,
+    bad_queries_and_methods_get_json_errors,
+    pages_list_every_entry_once,
 );
 
 /// Everything observable about a partner's data, to compare before and after.
@@ -302,4 +304,69 @@ async fn bad_account_input(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.headers().get("set-cookie").is_none());
+}
+
+async fn bad_queries_and_methods_get_json_errors(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let ana = app.partner("Ana").await;
+    for (path, field) in [
+        ("/api/events?since=abc", "since"),
+        ("/api/events?since=-1", "since"),
+        ("/api/entries?limit=x", "limit"),
+        ("/api/entries?foo=1", "foo"),
+        ("/api/entries?before=yesterday", "before"),
+        ("/api/entries?before_id=nope", "before_id"),
+        ("/api/ws?since=-4", "since"),
+    ] {
+        let (status, body) = ana.client.get(path).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+    }
+    let res = reqwest::Client::new()
+        .put(format!("{}/api/entries", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    // A plain GET of the websocket route, past the origin and session checks.
+    let (status, body) = ana.client.get("/api/ws").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+}
+
+async fn pages_list_every_entry_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let ana = app.partner("Ana").await;
+    let mut created = Vec::new();
+    for mood in 1..=5 {
+        created.push(
+            ana.create("check_in", check_in(mood)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut query = "limit=2".to_string();
+    loop {
+        let (status, page) = ana.client.get(&format!("/api/entries?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string()),
+        );
+        let (Some(before), Some(id)) = (page["next_before"].as_str(), page["next_before_id"].as_str()) else {
+            break;
+        };
+        query = format!("limit=2&before={}&before_id={id}", before.replace(':', "%3A"));
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each once");
 }

@@ -11,6 +11,7 @@ mod consent;
 mod entries;
 mod openapi;
 mod pairing;
+mod privacy;
 mod scale_out;
 mod stream;
 mod therapist;

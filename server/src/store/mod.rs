@@ -179,6 +179,33 @@ pub struct SummaryView {
     pub viewed_at: i64,
 }
 
+/// One recorded read of shared material.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccessRow {
+    pub what: String,
+    pub couple_id: Option<String>,
+    pub entry_id: Option<String>,
+    pub at: i64,
+}
+
+/// One grant or withdrawal of consent.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub entry_id: String,
+    pub scope: String,
+    pub action: String,
+    pub at: i64,
+}
+
+/// What deleting an account touched.
+#[derive(Debug, Clone, Default)]
+pub struct DeletedAccount {
+    /// Users whose streams got events (the ex-partner, the therapist).
+    pub notify: Vec<String>,
+    /// Token hashes of the sessions that ended.
+    pub sessions: Vec<String>,
+}
+
 /// A consent scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -255,6 +282,27 @@ pub trait Store: Send + Sync + 'static {
     /// after `idle_after`; refreshes `last_seen_at` when it is older than a minute.
     async fn session_user(&self, token_hash: &str, now: i64, idle_after: i64) -> Result<Option<(User, Session)>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Ends every session of the user but `keep`; returns the ended token hashes.
+    async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<Vec<String>>;
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>>;
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    /// Deletes the user's entries (gone for partner and therapist at once), ends their
+    /// couple and sessions, and anonymizes the account row.
+    async fn delete_account(&self, user_id: &str, now: i64) -> Result<DeletedAccount>;
+
+    /// Records a read of shared material (never its content).
+    async fn log_access(
+        &self,
+        reader: &User,
+        couple_id: Option<&str>,
+        what: &str,
+        entry_id: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
+    /// The reader's own access rows, newest first.
+    async fn access_log_of(&self, reader_id: &str) -> Result<Vec<AccessRow>>;
+    /// Every consent grant and withdrawal on the author's entries, oldest first.
+    async fn consent_history(&self, author_id: &str) -> Result<Vec<ConsentRow>>;
 
     async fn couple_of(&self, user_id: &str) -> Result<Option<CoupleInfo>>;
     /// Starts a couple (or reuses the user's pending one) and stores a fresh invite,
@@ -275,8 +323,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies an entry write and its events in one transaction, once per request id.
     async fn write(&self, req: &WriteRequest) -> Result<WriteResult>;
     async fn entry(&self, id: &str) -> Result<Option<EntryRecord>>;
-    /// Entries the viewer wrote or that are shared with them, newest first.
-    async fn entries_visible_to(&self, viewer: &str, before: i64, limit: i64) -> Result<Vec<EntryRecord>>;
+    /// Entries the viewer wrote or that are shared with them, newest first, strictly
+    /// before the (created_at, id) cursor.
+    async fn entries_visible_to(&self, viewer: &str, before: (i64, &str), limit: i64) -> Result<Vec<EntryRecord>>;
 
     /// The couple's current (not revoked) therapist link, pending or active.
     async fn therapist_link(&self, couple_id: &str) -> Result<Option<TherapistLink>>;
@@ -309,6 +358,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events of the user's stream after `since`, oldest first.
     async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;
+    /// Whether the user's stream held an event about this entry at or before `seq`
+    /// (so a client at that cursor may have seen the entry).
+    async fn delivered_before(&self, user_id: &str, entry_id: &str, seq: i64) -> Result<bool>;
     /// The sequence number of the user's latest event (0 if none).
     async fn head(&self, user_id: &str) -> Result<i64>;
 }

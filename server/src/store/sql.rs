@@ -262,7 +262,15 @@ macro_rules! impl_store {
                         let couple = Self::current_couple_in(tx, me).await?.filter(|c| c.partner_b.is_some() && c.ended_at.is_none());
                         let couple = couple.ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before sharing"))?;
                         if entry.couple_id.as_ref().is_some_and(|c| *c != couple.id) {
-                            return Err(ApiError::conflict("other_couple", "this entry belongs to an earlier pairing and cannot be shared now"));
+                            // A draft never shared with anyone may follow its writer to a new
+                            // couple; anything once shared stays with the pairing it was shared in.
+                            let ever_shared: Option<i64> = sqlx::query_scalar("SELECT 1 FROM consent_log WHERE entry_id = $1 LIMIT 1")
+                                .bind(entry_id)
+                                .fetch_optional(&mut **tx)
+                                .await?;
+                            if ever_shared.is_some() {
+                                return Err(ApiError::conflict("other_couple", "this entry was shared in an earlier pairing and cannot be shared now"));
+                            }
                         }
                         let mut changed = Vec::new();
                         for scope in scopes {
@@ -437,6 +445,148 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::Result<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                    .bind(user_id)
+                    .bind(keep.unwrap_or(""))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                    .bind(user_id)
+                    .bind(keep.unwrap_or(""))
+                    .execute(&mut *tx)
+                    .await?;
+                for h in &hashes {
+                    Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
+                }
+                tx.commit().await?;
+                Ok(hashes)
+            }
+
+            async fn password_hash(&self, user_id: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(user_id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn set_password(&self, user_id: &str, password_hash: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(password_hash).bind(user_id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
+                use $crate::store::EventKind;
+                let mut tx = self.begin_write().await?;
+                Self::lock_user(&mut tx, user_id).await?;
+                let mut notify = Vec::new();
+                // Every entry disappears for whoever could read it, live.
+                let entries: Vec<$crate::store::EntryRecord> =
+                    sqlx::query_as($crate::store::sql::entry_select!("WHERE en.author_id = $1")).bind(user_id).fetch_all(&mut *tx).await?;
+                sqlx::query("DELETE FROM consent_log WHERE entry_id IN (SELECT id FROM entries WHERE author_id = $1)")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
+                for e in &entries {
+                    Self::emit_to_readers(&mut tx, e, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut notify).await?;
+                }
+                // The couple ends, and with it any therapist's access.
+                if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
+                    Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut notify).await?;
+                    sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(user_id)
+                        .bind(&couple.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
+                    if let Some(o) = other {
+                        Self::emit(&mut tx, &o, EventKind::Couple, None, now).await?;
+                        notify.push(o);
+                    }
+                }
+                // A therapist's couples lose access to them.
+                let couples: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT c.id, c.partner_a, c.partner_b FROM therapist_links l JOIN couples c ON c.id = l.couple_id \
+                     WHERE l.therapist_id = $1 AND l.revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE therapist_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for (_, a, b) in couples {
+                    for m in std::iter::once(a).chain(b) {
+                        Self::emit(&mut tx, &m, EventKind::Couple, None, now).await?;
+                        notify.push(m);
+                    }
+                }
+                let sessions: Vec<String> =
+                    sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1").bind(user_id).fetch_all(&mut *tx).await?;
+                for h in &sessions {
+                    Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
+                }
+                for table in ["sessions", "events", "requests"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
+                }
+                sqlx::query("DELETE FROM access_log WHERE reader_id = $1").bind(user_id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM summary_views WHERE viewer_id = $1").bind(user_id).execute(&mut *tx).await?;
+                // The row stays (couples refer to it) but holds nothing personal.
+                sqlx::query(
+                    "UPDATE users SET email = $1, display_name = 'Deleted account', password_hash = '!', couple_id = NULL, \
+                     deleted_at = $2 WHERE id = $3",
+                )
+                .bind(format!("deleted:{user_id}"))
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::store::DeletedAccount { notify, sessions })
+            }
+
+            async fn log_access(
+                &self,
+                reader: &$crate::store::User,
+                couple_id: Option<&str>,
+                what: &str,
+                entry_id: Option<&str>,
+                now: i64,
+            ) -> $crate::store::Result<()> {
+                sqlx::query("INSERT INTO access_log (reader_id, reader_role, couple_id, what, entry_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(&reader.id)
+                    .bind(&reader.role)
+                    .bind(couple_id)
+                    .bind(what)
+                    .bind(entry_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn access_log_of(&self, reader_id: &str) -> $crate::store::Result<Vec<$crate::store::AccessRow>> {
+                Ok(sqlx::query_as("SELECT what, couple_id, entry_id, at FROM access_log WHERE reader_id = $1 ORDER BY at DESC, id DESC")
+                    .bind(reader_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn consent_history(&self, author_id: &str) -> $crate::store::Result<Vec<$crate::store::ConsentRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT l.entry_id, l.scope, l.action, l.at FROM consent_log l JOIN entries e ON e.id = l.entry_id \
+                     WHERE e.author_id = $1 ORDER BY l.at, l.id",
+                )
+                .bind(author_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn couple_of(&self, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleInfo>> {
                 let mut tx = self.pool.begin().await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
@@ -493,6 +643,8 @@ macro_rules! impl_store {
                     .bind(expires_at)
                     .execute(&mut *tx)
                     .await?;
+                // The user's other devices learn of the waiting couple.
+                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, now).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
@@ -612,14 +764,15 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1")).bind(id).fetch_optional(&self.pool).await?)
             }
 
-            async fn entries_visible_to(&self, viewer: &str, before: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
+            async fn entries_visible_to(&self, viewer: &str, before: (i64, &str), limit: i64) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
                 Ok(sqlx::query_as($crate::store::sql::entry_select!(
                     "WHERE (en.author_id = $1 OR (en.shared_partner_at IS NOT NULL AND (c.partner_a = $1 OR c.partner_b = $1))) \
-                     AND en.created_at < $2 ORDER BY en.created_at DESC, en.id DESC LIMIT $3"
+                     AND (en.created_at < $2 OR (en.created_at = $2 AND en.id < $4)) ORDER BY en.created_at DESC, en.id DESC LIMIT $3"
                 ))
                 .bind(viewer)
-                .bind(before)
+                .bind(before.0)
                 .bind(limit)
+                .bind(before.1)
                 .fetch_all(&self.pool)
                 .await?)
             }
@@ -675,11 +828,15 @@ macro_rules! impl_store {
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
-                sqlx::query(&format!("UPDATE therapist_links SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
+                let approved = sqlx::query(&format!("UPDATE therapist_links SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
                     .bind(now)
                     .bind(&link.id)
                     .execute(&mut *tx)
                     .await?;
+                if approved.rows_affected() == 0 {
+                    // Approved already: nothing changes, nobody is told anything.
+                    return Ok(Vec::new());
+                }
                 // Active only when both partners approved (P1: nothing involving both is decided by one).
                 let activated = sqlx::query(
                     "UPDATE therapist_links SET active_at = $1 WHERE id = $2 AND active_at IS NULL \
@@ -810,6 +967,16 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|r| r.into_event()).collect())
+            }
+
+            async fn delivered_before(&self, user_id: &str, entry_id: &str, seq: i64) -> $crate::store::Result<bool> {
+                let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE user_id = $1 AND entry_id = $2 AND seq <= $3 LIMIT 1")
+                    .bind(user_id)
+                    .bind(entry_id)
+                    .bind(seq)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(found.is_some())
             }
 
             async fn head(&self, user_id: &str) -> $crate::store::Result<i64> {

@@ -1,0 +1,291 @@
+//! Data rights and session control: export, account deletion, password change, log out
+//! everywhere, and the record of reads.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::both_backends;
+use crate::helpers::{check_in, spawn_app, Backend, Ws};
+
+both_backends!(
+    export_holds_what_i_wrote_and_what_was_shared_with_me,
+    deleting_an_account_leaves_no_trace_for_partner_or_therapist,
+    password_change_and_logout_everywhere_end_other_sessions,
+    reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer,
+    drafts_follow_their_writer_to_a_new_couple,
+);
+
+async fn expect_close(ws: &mut Ws, code: u16) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.stream.next())
+            .await
+            .expect("closed within 5 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return assert_eq!(u16::from(frame.code), code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected close {code}, got {other:?}"),
+        }
+    }
+}
+
+async fn export_holds_what_i_wrote_and_what_was_shared_with_me(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let mine = ana.create("check_in", check_in(2)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.share(&mine, &["partner"]).await;
+    ana.withdraw(&mine, &["partner"]).await;
+    let shared = ben
+        .create("appreciation", json!({ "text": "for Ana", "shown_by": "words" }))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ben.share(&shared, &["partner"]).await;
+    let bens_draft = ben
+        .create("appreciation", json!({ "text": "BEN-PRIVATE", "shown_by": "words" }))
+        .await;
+
+    let (status, export) = ana.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["user"]["email"], ana.email.as_str());
+    let written: Vec<&str> = export["entries_written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(written, [mine.as_str()]);
+    let actions: Vec<&str> = export["consent_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["share", "withdraw"]);
+    let received: Vec<&str> = export["entries_shared_with_me"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(received, [shared.as_str()]);
+    assert!(!export.to_string().contains("BEN-PRIVATE"));
+    assert!(!export.to_string().contains(bens_draft["id"].as_str().unwrap()));
+    assert!(!export.to_string().contains("password"));
+}
+
+async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let dr = app.signup("Dr Lee", "therapist").await;
+    ana.client
+        .post("/api/couple/therapist", json!({ "email": dr.email }))
+        .await;
+    ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    let couple_id = ana.client.get("/api/me").await.1["couple"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entry = ana
+        .create(
+            "setback",
+            json!({ "what_happened": "ANA-SECRET", "how_hard": 3, "would_help": "some_space" }),
+        )
+        .await;
+    let entry_id = entry["id"].as_str().unwrap().to_string();
+    ana.share(&entry_id, &["partner", "therapist"]).await;
+    let reply = ben
+        .create("reply", json!({ "to": entry_id, "note": "Ben's own words" }))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, summary) = dr.client.get(&format!("/api/summary/{couple_id}")).await;
+    assert!(summary.to_string().contains("ANA-SECRET"));
+
+    let mut ben_ws = ben.ws(None).await;
+    let mut ana_ws = ana.ws(None).await;
+    // The password is asked again; a wrong one changes nothing.
+    let (status, body) = ana
+        .client
+        .delete("/api/me", json!({ "password": "not my password" }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password"))
+    );
+    let (status, _) = ana.client.delete("/api/me", json!({ "password": ana.password })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Live: the entry leaves Ben's screen and the couple ends; Ana's sockets close.
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(ben_ws.next_event().await["event"].as_str().unwrap().to_string());
+    }
+    got.sort();
+    assert_eq!(got, ["couple", "entry_removed"]);
+    expect_close(&mut ana_ws, 4001).await;
+
+    // Nothing of Ana's remains for Ben or the therapist; Ben keeps his own words.
+    assert_eq!(ben.listed_ids().await, vec![reply]);
+    let (_, export) = ben.client.get("/api/me/export").await;
+    assert!(!export.to_string().contains("ANA-SECRET"));
+    assert_eq!(ben.client.get("/api/me").await.1["couple"], Value::Null);
+    assert_eq!(
+        dr.client.get(&format!("/api/summary/{couple_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(dr.client.get("/api/therapist/couples").await.1["couples"], json!([]));
+    // Ana's session and credentials are gone; the address is free again.
+    assert_eq!(ana.client.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .anonymous()
+        .post("/api/login", json!({ "email": ana.email, "password": ana.password }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .anonymous()
+        .post(
+            "/api/signup",
+            json!({ "email": ana.email, "password": "a brand new password", "display_name": "Ana" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+async fn password_change_and_logout_everywhere_end_other_sessions(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let ana = app.partner("Ana").await;
+    let phone = app.anonymous();
+    phone
+        .post("/api/login", json!({ "email": ana.email, "password": ana.password }))
+        .await;
+    let mut phone_ws = phone.ws(None).await;
+    let old_cookie = ana.client.cookie();
+
+    let (status, body) = ana
+        .client
+        .post(
+            "/api/password",
+            json!({ "current_password": "wrong one!!", "new_password": "new password 123" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password"))
+    );
+    let (status, body) = ana
+        .client
+        .post(
+            "/api/password",
+            json!({ "current_password": ana.password, "new_password": "short" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("new_password"))
+    );
+    let (status, _) = ana
+        .client
+        .post(
+            "/api/password",
+            json!({ "current_password": ana.password, "new_password": "new password 123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // This session was rotated, the phone's ended, its socket closed.
+    assert_ne!(ana.client.cookie(), old_cookie);
+    assert_eq!(ana.client.get("/api/me").await.0, StatusCode::OK);
+    assert_eq!(phone.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    expect_close(&mut phone_ws, 4001).await;
+    let (status, _) = app
+        .anonymous()
+        .post("/api/login", json!({ "email": ana.email, "password": ana.password }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Log out everywhere, this session included.
+    let laptop = app.anonymous();
+    laptop
+        .post(
+            "/api/login",
+            json!({ "email": ana.email, "password": "new password 123" }),
+        )
+        .await;
+    assert_eq!(
+        ana.client.post("/api/logout/all", json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(laptop.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(ana.client.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let id = ana.create("check_in", check_in(3)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.share(&id, &["partner"]).await;
+    ben.client.get(&format!("/api/entries/{id}")).await;
+    ben.client.get("/api/entries").await;
+    let (_, export) = ben.client.get("/api/me/export").await;
+    let reads: Vec<String> = export["my_reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reads, ["list of 1 shared entries", "entry"]);
+    assert_eq!(export["my_reads"][1]["entry_id"], id.as_str());
+    // No read receipts: nothing Ana can reach mentions Ben's reads.
+    let (_, a_export) = ana.client.get("/api/me/export").await;
+    assert_eq!(a_export["my_reads"], json!([]));
+    let (_, entry) = ana.client.get(&format!("/api/entries/{id}")).await;
+    let mut keys: Vec<&str> = entry["entry"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "author",
+            "body",
+            "consent",
+            "created_at",
+            "id",
+            "kind",
+            "mine",
+            "reply_to",
+            "updated_at"
+        ]
+    );
+}
+
+async fn drafts_follow_their_writer_to_a_new_couple(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let ana = app.partner("Ana").await;
+    let (_, body) = ana.client.post("/api/couple", json!({})).await;
+    assert!(body["invite"]["code"].is_string());
+    // Written while waiting for a partner who never came.
+    let draft = ana.create("check_in", check_in(3)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.client.post("/api/couple/unpair", json!({})).await;
+    let ben = app.partner("Ben").await;
+    let (_, body) = ben.client.post("/api/couple", json!({})).await;
+    let code = body["invite"]["code"].as_str().unwrap();
+    assert_eq!(
+        ana.client.post("/api/couple/join", json!({ "code": code })).await.0,
+        StatusCode::OK
+    );
+    ana.share(&draft, &["partner"]).await;
+    assert_eq!(ben.listed_ids().await, vec![draft]);
+}
