@@ -56,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "TANDEM_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub attempts_per_minute: u32,
 
+    /// Messages one websocket may send per second (bursts of four times that are allowed);
+    /// more get a `rate_limited` error and are not applied.
+    #[arg(long, env = "TANDEM_WS_MESSAGES_PER_SECOND", default_value_t = 50)]
+    pub ws_messages_per_second: u32,
+
     /// Seconds between websocket pings; a peer silent for three intervals is dropped.
     #[arg(long, env = "TANDEM_WS_PING_SECONDS", default_value_t = 20)]
     pub ws_ping_seconds: u64,

@@ -297,6 +297,9 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
 
     // Pings keep middleboxes from closing idle sockets and find peers that vanished.
     let ping_every = Duration::from_secs(state.config.ws_ping_seconds.max(1));
+    let per_second = std::num::NonZeroU32::new(state.config.ws_messages_per_second.max(1)).expect("non-zero");
+    let burst = per_second.saturating_mul(std::num::NonZeroU32::new(4).expect("non-zero"));
+    let limiter = governor::RateLimiter::direct(governor::Quota::per_second(per_second).allow_burst(burst));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
     loop {
@@ -339,6 +342,12 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
             msg = stream.next() => {
                 last_heard = Instant::now();
                 match msg {
+                    Some(Ok(Message::Text(text))) if limiter.check().is_err() => {
+                        // Refused, not applied: the client retries later with the same request_id.
+                        let request_id = parse_command(text.as_str()).0;
+                        let err = ApiError::TooManyRequests { retry_after: 1 };
+                        if send_json(&mut sink, &error_message(request_id.as_deref(), &err)).await.is_err() { Flow::Stop } else { Flow::Continue }
+                    }
                     Some(Ok(Message::Text(text))) => handle_text(&state, &auth, &mut sink, text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => {
                         let err = ApiError::BadRequest("send JSON text messages".into());

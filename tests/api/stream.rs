@@ -21,6 +21,7 @@ both_backends!(
     shutdown_sends_a_close_frame,
     a_stalled_reader_holds_up_no_one,
     pings_find_silent_peers,
+    message_floods_are_refused,
 );
 
 /// Sends `msgs` pipelined in windows (a client that never reads would stall its own
@@ -360,4 +361,41 @@ async fn pings_find_silent_peers(backend: Backend) {
         }
     }
     assert!(closed, "the silent peer was dropped");
+}
+
+async fn message_floods_are_refused(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &["--ws-messages-per-second", "5"]).await else {
+        return;
+    };
+    let ana = app.partner("Ana").await;
+    let mut ws = ana.ws(None).await;
+    // A burst of 20 over a limit of 5/s (bursts of 20): the 21st onwards is refused.
+    let n = 40;
+    for i in 0..n {
+        ws.send(
+            json!({ "type": "create_entry", "request_id": format!("f{i}"), "kind": "check_in", "body": check_in(3) }),
+        )
+        .await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    while acks + limited < n {
+        let msg = ws.next().await;
+        match msg["type"].as_str() {
+            Some("ack") => acks += 1,
+            Some("error") => {
+                assert_eq!(msg["error"]["code"], "rate_limited", "{msg}");
+                assert!(msg["request_id"].as_str().unwrap().starts_with('f'));
+                limited += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(limited > 0 && acks >= 20, "{acks} applied, {limited} refused");
+    assert_eq!(ana.listed_ids().await.len(), acks, "refused messages changed nothing");
+    // After a pause, writes go through again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ack = ws
+        .call(json!({ "type": "create_entry", "request_id": "late", "kind": "check_in", "body": check_in(3) }))
+        .await;
+    assert_eq!(ack["type"], "ack");
 }
