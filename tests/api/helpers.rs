@@ -104,6 +104,10 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
     if !args.contains(&"--attempts-per-minute") {
         argv.extend(["--attempts-per-minute", "1000"]);
     }
+    // Tests pipeline thousands of messages on one socket; the limit test sets its own.
+    if !args.contains(&"--ws-messages-per-second") {
+        argv.extend(["--ws-messages-per-second", "100000"]);
+    }
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
     let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
@@ -434,6 +438,19 @@ impl Ws {
             if (msg["type"] == "ack" || msg["type"] == "error") && msg["request_id"] == request_id {
                 return msg;
             }
+        }
+    }
+}
+
+impl Client {
+    /// A client without a session for a server this process did not start (a child
+    /// process, say), at `base` (`http://HOST:PORT`), sending `origin`.
+    pub fn to(base: &str, origin: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            origin: origin.to_string(),
+            cookie: Default::default(),
         }
     }
 }
