@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::elements::Element;
+use fantoccini::wd::PrintConfigurationBuilder;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -452,7 +453,10 @@ async fn a_therapist_reads_the_summary_until_it_is_revoked() {
     let text = desk.page_text().await;
     assert!(!text.contains(PARTNER_ONLY) && !text.contains(DRAFT), "{text}");
     assert!(!desk.title().await.contains("Counted"));
+    // A taller window for the picture, so the whole table shows.
+    desk.c.set_window_size(1280, 1500).await.expect("resize");
     desk.shot_at("12-summary", None).await;
+    desk.c.set_window_size(1280, 900).await.expect("resize");
     desk.shot_at("13-summary-charts", Some("#charts-h")).await;
 
     // Periods: dates with nothing in them, then back.
@@ -493,10 +497,29 @@ async fn a_therapist_reads_the_summary_until_it_is_revoked() {
     desk.see_exactly(&cell(&ben.id, "check_ins"), "2").await;
     desk.see_exactly(&cell(&ben.id, "mood_average"), "4.0").await;
 
+    // Printing gives a PDF (the print stylesheet hides the controls).
+    let config = PrintConfigurationBuilder::default().build().expect("print config");
+    let pdf = desk.c.print(config).await.expect("print");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    if let Some(dir) = &shots {
+        std::fs::write(dir.join("summary-print.pdf"), &pdf).expect("write the PDF");
+    }
+
     // --- Ben sees the same summary, and when Dr Lee looked at it.
     ben_phone.tap_css("#open-summary").await;
     ben_phone.see_exactly(&cell(&ana.id, "mood_average"), "3.0").await;
     ben_phone.see_exactly(&cell("couple", "check_ins"), "4").await;
+    let widths = ben_phone
+        .js(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await;
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the summary fits a phone: {widths}"
+    );
+    ben_phone.shot_at("17-partner-summary-phone", Some("#glance-h")).await;
     ben_phone.tap_css(".summary .back").await;
     ben_phone.see("#views-list", "Viewed the summary · Dr Lee").await;
     ben_phone.see("#views-list", "Exported it as CSV").await;

@@ -254,6 +254,13 @@ function showConn(state) {
   conn.textContent = CONN_TEXT[state] || state;
 }
 
+// With large text the tabs wrap onto two rows; keep the page's end clear of them.
+if ("ResizeObserver" in window) {
+  new ResizeObserver(() => {
+    document.body.style.paddingBottom = nav.hidden ? "" : `${nav.offsetHeight + 16}px`;
+  }).observe(nav);
+}
+
 nav.addEventListener("click", (e) => {
   const b = e.target.closest("button[data-view]");
   if (!b) return;

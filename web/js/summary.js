@@ -16,9 +16,12 @@ export function dateTime(iso) {
   return new Date(iso).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
+/** "3 Mar", with the year when asked or when it is not this year. */
 export function dateOnly(iso, withYear = false) {
   if (!iso) return "";
-  return new Date(iso).toLocaleDateString([], { day: "numeric", month: "short", year: withYear ? "numeric" : undefined });
+  const d = new Date(iso);
+  const year = withYear || d.getFullYear() !== new Date().getFullYear();
+  return d.toLocaleDateString([], { day: "numeric", month: "short", year: year ? "numeric" : undefined });
 }
 
 const utcDay = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -44,7 +47,7 @@ function svgNode(markup) {
 }
 
 const num = (v) => (v === null || v === undefined ? "—" : String(v));
-const avg = (v, of) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(1)}${of ? ` of ${of}` : ""}`);
+const avg = (v, of) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(1).replace("-", "−")}${of ? ` of ${of}` : ""}`);
 
 /** "yes 1 · not really 1" — the non-zero counts of a map, in the order given. */
 function counts(map, order, list) {
@@ -71,17 +74,26 @@ const ROWS = [
   ],
   [
     "closeness",
-    "Closeness (wants more closeness · just right · needs more space)",
+    "Closeness wished for (in check-ins)",
     (f) => {
       const b = (f.closeness && f.closeness.balance) || {};
-      return [`${num(b.more_closeness)} · ${num(b.just_right)} · ${num(b.more_space)}`, sub(`average ${avg(f.closeness && f.closeness.average)} (−2 to +2)`)];
+      const c = f.closeness || {};
+      if (!f.check_ins) return "—";
+      return [
+        h("span", { class: "balance" },
+          h("span", { class: b.more_closeness ? "on" : "", text: `more closeness ${num(b.more_closeness)}` }),
+          h("span", { class: b.just_right ? "on" : "", text: `just right ${num(b.just_right)}` }),
+          h("span", { class: b.more_space ? "on" : "", text: `more space ${num(b.more_space)}` }),
+        ),
+        sub(`average ${avg(c.average)} (scale −2 to +2)`),
+      ];
     },
   ],
   ["appreciation_said", "Appreciation said (entries)", (f) => num(f.appreciation && f.appreciation.given)],
   [
     "appreciation_felt",
     "Felt appreciated (in check-ins)",
-    (f) => counts(f.appreciation && f.appreciation.felt, ["yes", "somewhat", "not_really", "rather_not_say"], "felt_appreciated"),
+    (f) => (f.check_ins ? counts(f.appreciation && f.appreciation.felt, ["yes", "somewhat", "not_really", "rather_not_say"], "felt_appreciated") : "—"),
   ],
   [
     "requests",
@@ -125,7 +137,7 @@ function figuresTable(s) {
         "tbody",
         null,
         ROWS.map(([key, label, cell]) =>
-          h("tr", { "data-row": key }, h("th", { scope: "row", text: label }), cols.map((c) => h("td", { "data-metric": key, "data-who": c.who }, cell(c.f)))),
+          h("tr", { "data-row": key }, h("th", { scope: "row", text: label }), cols.map((c) => h("td", { "data-metric": key, "data-who": c.who, "data-name": c.name }, cell(c.f)))),
         ),
       ),
     ),
