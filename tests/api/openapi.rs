@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::helpers::{spawn_app, Backend};
 
 /// Every (method, path) of the API. This mirrors `http::router` in server/src/http.rs (and
-/// the `therapist::routes()` it merges) by hand, on purpose: a route added there without being documented here, in
+/// the `therapist::routes()` and `privacy::routes()` it merges) by hand, on purpose: a route added there without being documented here, in
 /// docs/openapi.json and in docs/protocol.md fails this test.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/health"),
@@ -42,6 +42,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/summary/{couple_id}/export.json"),
     ("get", "/api/summary/{couple_id}/export.csv"),
     ("get", "/api/summary/{couple_id}/views"),
+    // privacy::routes(), merged into http::router
+    ("post", "/api/logout/all"),
+    ("post", "/api/password"),
+    ("get", "/api/me/export"),
+    ("delete", "/api/me"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
