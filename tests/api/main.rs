@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod browser_summary;
 mod consent;
+mod durability;
 mod entries;
 mod openapi;
 mod pairing;
