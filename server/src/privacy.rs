@@ -43,15 +43,13 @@ struct PasswordChange {
     new_password: String,
 }
 
-async fn check_current(state: &AppState, auth: &AuthUser, password: String) -> Result<(), ApiError> {
+/// Asks for the password again before a sensitive change; `field` names it in the error.
+async fn check_current(state: &AppState, auth: &AuthUser, password: String, field: &str) -> Result<(), ApiError> {
     let hash = state.store.password_hash(&auth.user.id).await?;
     if state.passwords.verify(password, hash).await? {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "current_password",
-            "that is not your current password",
-        ))
+        Err(ApiError::invalid(field, "that is not your current password"))
     }
 }
 
@@ -63,7 +61,7 @@ async fn change_password(
     ApiJson(form): ApiJson<PasswordChange>,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.account(&auth.user.email)?;
-    check_current(&state, &auth, form.current_password).await?;
+    check_current(&state, &auth, form.current_password, "current_password").await?;
     account::check_password(&form.new_password)
         .map_err(|_| ApiError::invalid("new_password", "must be 10 to 256 characters"))?;
     let hash = state.passwords.hash(form.new_password).await?;
@@ -82,9 +80,14 @@ async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
     let (written, shared_with_me): (Vec<_>, Vec<_>) = entries.iter().partition(|e| e.author_id == *me);
     let history = state.store.consent_history(me).await?;
     let couple = state.store.couple_of(me).await?;
+    let now = now_ms();
+    if !shared_with_me.is_empty() {
+        let what = format!("export with {} shared entries", shared_with_me.len());
+        state.store.log_access(&auth.user, None, &what, None, now).await?;
+    }
     let access = state.store.access_log_of(me).await?;
     let export = json!({
-        "exported_at": rfc3339(now_ms()),
+        "exported_at": rfc3339(now),
         "user": user_json(&auth.user),
         "couple": crate::http::couple_json(couple.as_ref(), me),
         "entries_written": written.iter().map(|e| consent::writer_view(e)).collect::<Vec<_>>(),
@@ -121,9 +124,7 @@ async fn delete_account(
     ApiJson(form): ApiJson<DeleteAccount>,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.account(&auth.user.email)?;
-    check_current(&state, &auth, form.password)
-        .await
-        .map_err(|_| ApiError::invalid("password", "that is not your password"))?;
+    check_current(&state, &auth, form.password, "password").await?;
     let deleted = state.store.delete_account(&auth.user.id, now_ms()).await?;
     state.hub.notify(&deleted.notify);
     for h in &deleted.sessions {

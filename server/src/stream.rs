@@ -182,9 +182,9 @@ fn ack_message(request_id: &str, ack: &Ack) -> Value {
 
 /// Renders stored events for `user` at a client cursor of `since`, applying consent as
 /// it stands now. An entry that is no longer visible becomes `entry_removed` only if the
-/// client may have seen it (an earlier event about it was at or before its cursor);
-/// otherwise the event is skipped (`None`), so a partner who was away while an entry was
-/// shared and withdrawn never learns that it existed.
+/// client may have seen it (an earlier event at or before its cursor left it visible, and
+/// it was not withheld since); otherwise the event is skipped (`None`), so a partner who
+/// was away while an entry was shared and withdrawn never learns that it existed.
 pub async fn render_events(
     state: &AppState,
     user: &str,
@@ -201,10 +201,13 @@ pub async fn render_events(
             EventKind::Entry => match ev.entry.as_ref().and_then(|e| crate::consent::view_for(e, user)) {
                 Some(entry) => Some(json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })),
                 None => match &ev.entry_id {
-                    Some(id) if !hidden.contains(id) && state.store.delivered_before(user, id, cursor).await? => {
+                    Some(id) if !hidden.contains(id) && state.store.may_have_seen(user, id, cursor).await? => {
                         Some(json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": id }))
                     }
                     Some(id) => {
+                        // Remembered across batches and requests, so a later event about
+                        // the same entry is not announced as a removal either.
+                        state.store.withhold(user, id, ev.seq).await?;
                         hidden.insert(id.clone());
                         None
                     }

@@ -249,6 +249,19 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The existing entry the operation changes, if any.
+    pub fn entry_id(&self) -> Option<&str> {
+        match self {
+            WriteOp::Create { .. } => None,
+            WriteOp::Share { entry_id, .. }
+            | WriteOp::Withdraw { entry_id, .. }
+            | WriteOp::SetOutcome { entry_id, .. }
+            | WriteOp::Delete { entry_id } => Some(entry_id),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WriteRequest {
     pub user_id: String,
@@ -358,9 +371,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events of the user's stream after `since`, oldest first.
     async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;
-    /// Whether the user's stream held an event about this entry at or before `seq`
-    /// (so a client at that cursor may have seen the entry).
-    async fn delivered_before(&self, user_id: &str, entry_id: &str, seq: i64) -> Result<bool>;
+    /// Whether a client at `cursor` may have seen the entry: an event about it at or
+    /// before the cursor left it visible, and was not withheld since.
+    async fn may_have_seen(&self, user_id: &str, entry_id: &str, cursor: i64) -> Result<bool>;
+    /// Records that the stream skipped this entry at `seq` (it was gone when delivered).
+    async fn withhold(&self, user_id: &str, entry_id: &str, seq: i64) -> Result<()>;
     /// The sequence number of the user's latest event (0 if none).
     async fn head(&self, user_id: &str) -> Result<i64>;
 }

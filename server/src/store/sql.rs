@@ -81,6 +81,30 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Takes the row locks of the user and everyone their change may notify, in id
+            /// order: two partners writing at once would otherwise each hold their own row
+            /// and wait for the other's (a deadlock on PostgreSQL).
+            async fn lock_with_partner(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, entry_id: Option<&str>) -> $crate::store::Result<()> {
+                let mut ids = vec![user_id.to_string()];
+                if let Some(c) = Self::current_couple_in(tx, user_id).await? {
+                    ids.push(c.partner_a);
+                    ids.extend(c.partner_b);
+                }
+                if let Some(e) = match entry_id {
+                    Some(id) => Self::entry_in(tx, id).await?,
+                    None => None,
+                } {
+                    ids.extend(e.partner_a);
+                    ids.extend(e.partner_b);
+                }
+                ids.sort();
+                ids.dedup();
+                for id in &ids {
+                    Self::lock_user(tx, id).await?;
+                }
+                Ok(())
+            }
+
             async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
                 Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1"))
                     .bind(id)
@@ -100,12 +124,21 @@ macro_rules! impl_store {
                     .bind(user_id)
                     .fetch_one(&mut **tx)
                     .await?;
-                sqlx::query("INSERT INTO events (user_id, seq, kind, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                // Whether the user can see the entry once this transaction commits (every
+                // emit follows the change it reports).
+                let visible = match (kind, entry_id) {
+                    ($crate::store::EventKind::Entry, Some(id)) => {
+                        Self::entry_in(tx, id).await?.is_some_and(|e| $crate::consent::access(&e, user_id).is_some())
+                    }
+                    _ => true,
+                };
+                sqlx::query("INSERT INTO events (user_id, seq, kind, entry_id, created_at, visible) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(user_id)
                     .bind(seq)
                     .bind(kind.as_str())
                     .bind(entry_id)
                     .bind(now)
+                    .bind(visible as i64)
                     .execute(&mut **tx)
                     .await?;
                 // Other instances learn of it at commit (a no-op on single-instance SQLite).
@@ -476,7 +509,7 @@ macro_rules! impl_store {
             async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
                 use $crate::store::EventKind;
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let mut notify = Vec::new();
                 // Every entry disappears for whoever could read it, live.
                 let entries: Vec<$crate::store::EntryRecord> =
@@ -531,7 +564,7 @@ macro_rules! impl_store {
                 for h in &sessions {
                     Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
                 }
-                for table in ["sessions", "events", "requests"] {
+                for table in ["sessions", "events", "requests", "withheld"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
                 }
                 sqlx::query("DELETE FROM access_log WHERE reader_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -617,7 +650,7 @@ macro_rules! impl_store {
                 expires_at: i64,
             ) -> $crate::store::Result<$crate::store::CoupleRow> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let couple = match Self::current_couple_in(&mut tx, user_id).await? {
                     Some(c) if c.partner_b.is_some() => {
                         return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
@@ -652,7 +685,7 @@ macro_rules! impl_store {
             async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let invite: Option<(String, i64, Option<i64>)> =
                     sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
                         .bind(code_hash)
@@ -702,7 +735,7 @@ macro_rules! impl_store {
 
             async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
                     return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
                 };
@@ -728,7 +761,7 @@ macro_rules! impl_store {
 
             async fn write(&self, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, &req.user_id).await?;
+                Self::lock_with_partner(&mut tx, &req.user_id, req.op.entry_id()).await?;
                 let seen: Option<(String, String)> =
                     sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
                         .bind(&req.user_id)
@@ -787,7 +820,7 @@ macro_rules! impl_store {
             async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id)
                     .await?
                     .filter(|c| c.partner_b.is_some())
@@ -824,7 +857,7 @@ macro_rules! impl_store {
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
@@ -862,7 +895,7 @@ macro_rules! impl_store {
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_user(&mut tx, user_id).await?;
+                Self::lock_with_partner(&mut tx, user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
@@ -969,14 +1002,33 @@ macro_rules! impl_store {
                 Ok(rows.into_iter().map(|r| r.into_event()).collect())
             }
 
-            async fn delivered_before(&self, user_id: &str, entry_id: &str, seq: i64) -> $crate::store::Result<bool> {
-                let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE user_id = $1 AND entry_id = $2 AND seq <= $3 LIMIT 1")
+            async fn may_have_seen(&self, user_id: &str, entry_id: &str, cursor: i64) -> $crate::store::Result<bool> {
+                let shown: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE user_id = $1 AND entry_id = $2 AND seq <= $3 AND visible = 1")
+                        .bind(user_id)
+                        .bind(entry_id)
+                        .bind(cursor)
+                        .fetch_one(&self.pool)
+                        .await?;
+                let withheld: Option<i64> = sqlx::query_scalar("SELECT seq FROM withheld WHERE user_id = $1 AND entry_id = $2")
                     .bind(user_id)
                     .bind(entry_id)
-                    .bind(seq)
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(found.is_some())
+                Ok(shown.is_some_and(|shown| withheld.is_none_or(|w| w < shown)))
+            }
+
+            async fn withhold(&self, user_id: &str, entry_id: &str, seq: i64) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO withheld (user_id, entry_id, seq) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id, entry_id) DO UPDATE SET seq = excluded.seq WHERE withheld.seq < excluded.seq",
+                )
+                .bind(user_id)
+                .bind(entry_id)
+                .bind(seq)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn head(&self, user_id: &str) -> $crate::store::Result<i64> {
