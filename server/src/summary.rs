@@ -272,9 +272,22 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn legend(svg: &mut String, members: &Members, x: f64, y: f64) {
+/// Names each partner's colour: a line (dashed for the second) or a bar swatch.
+fn legend(svg: &mut String, members: &Members, x: f64, y: f64, bars: bool) {
     for (i, (_, name)) in members.iter().enumerate() {
         let lx = x + i as f64 * 160.0;
+        if bars {
+            let _ = write!(
+                svg,
+                "<rect x=\"{lx}\" y=\"{}\" width=\"24\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+                y - 5.0,
+                COLORS[i % 2],
+                lx + 30.0,
+                y + 4.0,
+                esc(name)
+            );
+            continue;
+        }
         let _ = write!(
             svg,
             "<line x1=\"{lx}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{}\" stroke-width=\"3\"{}/><text x=\"{}\" y=\"{}\">{}</text>",
@@ -357,7 +370,7 @@ fn line_chart(
             h / 2.0
         );
     }
-    legend(&mut svg, members, left, h - 15.0);
+    legend(&mut svg, members, left, h - 15.0, false);
     svg.push_str("</svg>");
     svg
 }
@@ -435,7 +448,7 @@ fn bar_chart(
             );
         }
     }
-    legend(&mut svg, members, left, h - 15.0);
+    legend(&mut svg, members, left, h - 15.0, true);
     svg.push_str("</svg>");
     svg
 }

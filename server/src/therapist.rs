@@ -144,11 +144,22 @@ struct PeriodQuery {
     to: Option<String>,
 }
 
-fn parse_day(field: &str, value: Option<&str>) -> Result<i64, ApiError> {
+/// A custom period bound: a calendar day (UTC; `to` includes the whole day) or an exact
+/// RFC 3339 time (so a page can keep "since the last view" as it first loaded).
+fn parse_bound(field: &str, value: Option<&str>, end: bool) -> Result<i64, ApiError> {
     let value = value.ok_or_else(|| ApiError::invalid(field, "a custom period needs from and to, like 2026-11-01"))?;
+    if value.contains('T') {
+        let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
+            ApiError::invalid(
+                field,
+                "must be a date like 2026-11-01 or a time like 2026-11-01T09:30:00Z",
+            )
+        })?;
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
     let date = time::Date::parse(value, format_description!("[year]-[month]-[day]"))
         .map_err(|_| ApiError::invalid(field, "must be a date like 2026-11-01"))?;
-    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1000 + if end { DAY } else { 0 })
 }
 
 async fn period(state: &AppState, couple_id: &str, q: &PeriodQuery, now: i64) -> Result<Period, ApiError> {
@@ -173,8 +184,8 @@ async fn period(state: &AppState, couple_id: &str, q: &PeriodQuery, now: i64) ->
             }
         }
         "custom" => {
-            let from = parse_day("from", q.from.as_deref())?;
-            let to = parse_day("to", q.to.as_deref())? + DAY;
+            let from = parse_bound("from", q.from.as_deref(), false)?;
+            let to = parse_bound("to", q.to.as_deref(), true)?;
             if to <= from {
                 return Err(ApiError::invalid("to", "must not be before from"));
             }
