@@ -49,7 +49,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1000,2000,3000,4000,5000,7500,10000,15000,20000"
+        default_value = "250,500,1000,2000,3000,5000,7500,10000,15000,20000"
     )]
     rates: Vec<f64>,
     /// Extra ramp rates for the relays (they go further).
@@ -432,6 +432,7 @@ async fn tandem_backend(args: &Args, backend: &str, summary: &mut Vec<String>) {
                 let _ = p.wait();
             }
             let line = load::describe(&format!("latency [tandem {backend}]"), &r, Target::Tandem);
+            tokio::time::sleep(Duration::from_secs(3)).await;
             println!("{line}");
             summary.push(line);
         }
@@ -510,8 +511,8 @@ async fn tandem_backend(args: &Args, backend: &str, summary: &mut Vec<String>) {
         )
         .await;
         let line = format!(
-            "storm [tandem {backend}]: {} partners each missed {} events, all resumed at once: {} caught up, all within {:.2}s (p50 {:.2}s, p99 {:.2}s); lost {}, duplicated {}, connect retries {}, failed {}; server CPU {:.1}s, load generator CPU {:.1}s, server RSS after {:.0} MiB (missed shares made over HTTP in {:.1}s beforehand)",
-            r.partners, r.missed_each, r.caught_up, r.all_caught_up_secs, r.p50_secs, r.p99_secs, r.lost, r.duplicated, r.connect_retries, r.failed,
+            "storm [tandem {backend}]: {} partners each missed {} events, all resumed at once: {} caught up, all within {:.2}s (p50 {:.2}s, p99 {:.2}s); lost {}, duplicated {}, events of other entries {}, connect retries {}, failed {}; server CPU {:.1}s, load generator CPU {:.1}s, server RSS after {:.0} MiB (missed shares made over HTTP in {:.1}s beforehand)",
+            r.partners, r.missed_each, r.caught_up, r.all_caught_up_secs, r.p50_secs, r.p99_secs, r.lost, r.duplicated, r.stray, r.connect_retries, r.failed,
             r.server_cpu, r.client_cpu, r.server_rss_mib, r.share_setup_secs
         );
         println!("{line}");

@@ -287,6 +287,21 @@ pub async fn run_step(
     server_pid: u32,
     drain: Duration,
 ) -> StepResult {
+    // A previous overloaded step may still be working through its backlog: start only
+    // once the server has been quiet (< 5% of a core) for half a second, at most 3 min.
+    let quiet_by = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let c0 = crate::sys::cpu_secs(server_pid);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if crate::sys::cpu_secs(server_pid) - c0 < 0.025 || std::time::Instant::now() > quiet_by {
+            break;
+        }
+    }
+    let step = {
+        let mut s = Arc::try_unwrap(step).ok().expect("step not shared yet");
+        s.t0 = Instant::now() + Duration::from_millis(200);
+        Arc::new(s)
+    };
     *fleet.current.write().unwrap() = Some(step.clone());
     tokio::time::sleep_until(step.t0).await;
     let m0 = crate::sys::Meter::take(server_pid, &[]);
@@ -340,11 +355,12 @@ pub fn describe(label: &str, r: &StepResult, target: Target) -> String {
         String::new()
     };
     format!(
-        "{label}: offered {:.0}/s for {:.1}s, {} sent, {} delivered, {} lost, {} dup, {} errors | delivery p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms{acks} | CPU s/1000 deliveries: server {:.3}, load generator {:.3} | server RSS {:.0} MiB{}",
+        "{label}: offered {:.0}/s for {:.1}s, {} sent, {} delivered (achieved {:.0}/s incl. drain), {} not delivered within the drain, {} dup, {} errors | delivery p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms{acks} | CPU s/1000 deliveries: server {:.3}, load generator {:.3} | server RSS {:.0} MiB{}",
         r.rate,
         r.n as f64 / r.rate,
         r.n,
         r.delivered,
+        r.delivered as f64 / r.seconds.max(1e-9),
         r.n as u64 - r.delivered.min(r.n as u64),
         r.dups,
         r.errors,
