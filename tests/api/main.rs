@@ -10,6 +10,8 @@ mod browser_summary;
 mod consent;
 mod durability;
 mod entries;
+mod fuzz;
+mod model;
 mod openapi;
 mod pairing;
 mod privacy;
