@@ -13,6 +13,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Concurrent writers order themselves by locking user rows.
+    const ROW_LOCKS: bool = true;
+
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         sqlx::migrate!("migrations/postgres")
@@ -29,6 +32,14 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Concurrent transactions on several connections: PostgreSQL groups their WAL flushes.
+    async fn commit_write(&self, req: &super::WriteRequest) -> Result<super::WriteResult> {
+        let mut tx = self.begin_write().await?;
+        let result = Self::write_in(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
     /// NOTIFY is transactional: other instances hear of the change only once it commits.
     async fn announce(tx: &mut Transaction<'_, Postgres>, channel: &str, payload: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")

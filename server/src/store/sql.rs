@@ -71,6 +71,7 @@ impl EventRow {
     }
 }
 
+/// The store types `impl_store!` expands for, with their write-commit strategy.
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -81,10 +82,46 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// One entry write inside the caller's transaction (the caller ends it).
+            async fn write_in(tx: &mut sqlx::Transaction<'_, $db>, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
+                Self::lock_with_partner(tx, &req.user_id, req.op.entry_id()).await?;
+                let seen: Option<(String, String)> =
+                    sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
+                        .bind(&req.user_id)
+                        .bind(&req.request_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if let Some((fingerprint, entry_id)) = seen {
+                    if fingerprint != req.fingerprint {
+                        return Err($crate::error::ApiError::conflict(
+                            "request_id_reused",
+                            "this request_id was already used for a different request",
+                        ));
+                    }
+                    let entry = Self::entry_in(tx, &entry_id).await?.filter(|e| e.author_id == req.user_id);
+                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, notify: Vec::new() });
+                }
+                let mut notify = Vec::new();
+                let entry_id = Self::apply(tx, req, &mut notify).await?;
+                sqlx::query("INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&req.user_id)
+                    .bind(&req.request_id)
+                    .bind(&req.fingerprint)
+                    .bind(&entry_id)
+                    .bind(req.now)
+                    .execute(&mut **tx)
+                    .await?;
+                let entry = Self::entry_in(tx, &entry_id).await?;
+                Ok($crate::store::WriteResult { entry_id, entry, replayed: false, notify })
+            }
+
             /// Takes the row locks of the user and everyone their change may notify, in id
             /// order: two partners writing at once would otherwise each hold their own row
             /// and wait for the other's (a deadlock on PostgreSQL).
             async fn lock_with_partner(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, entry_id: Option<&str>) -> $crate::store::Result<()> {
+                if !Self::ROW_LOCKS {
+                    return Ok(());
+                }
                 let mut ids = vec![user_id.to_string()];
                 if let Some(c) = Self::current_couple_in(tx, user_id).await? {
                     ids.push(c.partner_a);
@@ -760,37 +797,7 @@ macro_rules! impl_store {
             }
 
             async fn write(&self, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
-                let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, &req.user_id, req.op.entry_id()).await?;
-                let seen: Option<(String, String)> =
-                    sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
-                        .bind(&req.user_id)
-                        .bind(&req.request_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if let Some((fingerprint, entry_id)) = seen {
-                    if fingerprint != req.fingerprint {
-                        return Err($crate::error::ApiError::conflict(
-                            "request_id_reused",
-                            "this request_id was already used for a different request",
-                        ));
-                    }
-                    let entry = Self::entry_in(&mut tx, &entry_id).await?.filter(|e| e.author_id == req.user_id);
-                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, notify: Vec::new() });
-                }
-                let mut notify = Vec::new();
-                let entry_id = Self::apply(&mut tx, req, &mut notify).await?;
-                sqlx::query("INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&req.user_id)
-                    .bind(&req.request_id)
-                    .bind(&req.fingerprint)
-                    .bind(&entry_id)
-                    .bind(req.now)
-                    .execute(&mut *tx)
-                    .await?;
-                let entry = Self::entry_in(&mut tx, &entry_id).await?;
-                tx.commit().await?;
-                Ok($crate::store::WriteResult { entry_id, entry, replayed: false, notify })
+                self.commit_write(req).await
             }
 
             async fn entry(&self, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {

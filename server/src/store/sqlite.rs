@@ -4,17 +4,26 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sql::impl_store;
-use super::Result;
+use super::{Result, WriteRequest, WriteResult};
 use crate::error::ApiError;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Entry writes go through one writer task that commits them in groups.
+    writes: mpsc::Sender<(WriteRequest, oneshot::Sender<Result<WriteResult>>)>,
 }
 
+/// Most writes one group commit holds.
+const GROUP: usize = 256;
+
 impl SqliteStore {
+    /// Write transactions are serialized by `BEGIN IMMEDIATE`: no row locks needed.
+    const ROW_LOCKS: bool = false;
+
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| ApiError::BadRequest(format!("bad SQLite URL: {e}")))?
@@ -33,13 +42,24 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(ApiError::internal)?;
-        Ok(SqliteStore { pool })
+        let (writes, queue) = mpsc::channel(4 * GROUP);
+        tokio::spawn(group_commit(pool.clone(), queue));
+        Ok(SqliteStore { pool, writes })
     }
 
     /// Write transactions take the write lock up front: a deferred `BEGIN` that later
     /// upgrades can fail with "database is locked" instead of waiting its turn.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit_write(&self, req: &WriteRequest) -> Result<WriteResult> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send((req.clone(), tx))
+            .await
+            .map_err(|_| ApiError::internal("the writer task stopped"))?;
+        rx.await.map_err(|_| ApiError::internal("the writer task stopped"))?
     }
 
     /// Only one instance uses a SQLite file: nothing to tell others.
@@ -60,3 +80,56 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, Sqlite);
+
+/// The single writer: takes every write waiting in the queue (up to `GROUP`), applies
+/// each in its own savepoint, and commits them with one fsync. A write that fails rolls
+/// back alone; a commit that fails fails them all, and none is acknowledged.
+async fn group_commit(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<(WriteRequest, oneshot::Sender<Result<WriteResult>>)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let message = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(ApiError::internal(message.clone())));
+                }
+                continue;
+            }
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for (req, reply) in batch {
+            let result = match tx.begin().await {
+                Ok(mut savepoint) => match SqliteStore::write_in(&mut savepoint, &req).await {
+                    Ok(r) => savepoint.commit().await.map(|_| r).map_err(ApiError::from),
+                    // Dropping the savepoint rolls this write back, and only this one.
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.into()),
+            };
+            results.push((reply, result));
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                for (reply, result) in results {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for (reply, _) in results {
+                    let _ = reply.send(Err(ApiError::internal(message.clone())));
+                }
+            }
+        }
+    }
+}
