@@ -4,9 +4,12 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .init();
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // These crates log message payloads (entry text, cookies) at debug and trace: never.
+    for quiet in ["tungstenite=info", "tokio_tungstenite=info", "hyper=info", "h2=info"] {
+        filter = filter.add_directive(quiet.parse().expect("valid directive"));
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let config = Config::parse();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let bound = listener.local_addr()?;
