@@ -233,6 +233,19 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Puts a `couple` event in both partners' streams; returns who to wake.
+            async fn tell_couple(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                couple: &$crate::store::CoupleRow,
+                now: i64,
+            ) -> $crate::store::Result<Vec<String>> {
+                let members: Vec<String> = std::iter::once(couple.partner_a.clone()).chain(couple.partner_b.clone()).collect();
+                for m in &members {
+                    Self::emit(tx, m, $crate::store::EventKind::Couple, None, now).await?;
+                }
+                Ok(members)
+            }
+
             /// Tells the entry's other readers (its partner, the couple's therapist) it changed.
             async fn emit_to_readers(
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -779,11 +792,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                let mut members = vec![couple.partner_a.clone()];
-                members.extend(couple.partner_b.clone());
-                for m in &members {
-                    Self::emit(&mut tx, m, $crate::store::EventKind::Couple, None, now).await?;
-                }
+                let mut members = Self::tell_couple(&mut tx, &couple, now).await?;
                 // A therapist's access ends with the couple.
                 Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut members).await?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
@@ -852,11 +861,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let mut members = vec![couple.partner_a.clone()];
-                members.extend(couple.partner_b.clone());
-                for m in &members {
-                    Self::emit(&mut tx, m, $crate::store::EventKind::Couple, None, now).await?;
-                }
+                let members = Self::tell_couple(&mut tx, &couple, now).await?;
                 tx.commit().await?;
                 Ok(members)
             }
@@ -886,11 +891,7 @@ macro_rules! impl_store {
                 .bind(&link.id)
                 .execute(&mut *tx)
                 .await?;
-                let mut notify = vec![couple.partner_a.clone()];
-                notify.extend(couple.partner_b.clone());
-                for m in notify.clone() {
-                    Self::emit(&mut tx, &m, $crate::store::EventKind::Couple, None, now).await?;
-                }
+                let mut notify = Self::tell_couple(&mut tx, &couple, now).await?;
                 if activated.rows_affected() == 1 {
                     Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
                     notify.push(link.therapist_id.clone());
@@ -911,11 +912,7 @@ macro_rules! impl_store {
                     .bind(&link.id)
                     .execute(&mut *tx)
                     .await?;
-                let mut notify = vec![couple.partner_a.clone()];
-                notify.extend(couple.partner_b.clone());
-                for m in notify.clone() {
-                    Self::emit(&mut tx, &m, $crate::store::EventKind::Couple, None, now).await?;
-                }
+                let mut notify = Self::tell_couple(&mut tx, &couple, now).await?;
                 Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
                 notify.push(link.therapist_id.clone());
                 tx.commit().await?;
