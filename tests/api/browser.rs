@@ -7,144 +7,21 @@
 //! Without them the test prints "skipped" and passes, unless CI is set. Set
 //! TANDEM_SCREENSHOTS=docs/screenshots to save phone-size screenshots of the main screens.
 
-use std::future::Future;
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use tandem::{serve, AppState, Config};
-use tokio::time::{sleep, Instant};
+use tokio::time::sleep;
 
+use crate::browser_support::{browser_available, eventually, Driver, Screen, WAIT};
 use crate::helpers::{spawn_app, Backend};
 
-/// Longest wait for anything the UI should show.
-const WAIT: Duration = Duration::from_secs(10);
 /// The app backs off up to 10 s between reconnection attempts; allow one full round.
 const RECONNECT_WAIT: Duration = Duration::from_secs(25);
-
-fn chromium_path() -> PathBuf {
-    std::env::var_os("TANDEM_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromium".into())
-}
-
-fn chromedriver_path() -> PathBuf {
-    std::env::var_os("TANDEM_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromedriver".into())
-}
-
-/// True when the browser is available; otherwise skips (or fails under CI).
-fn browser_available() -> bool {
-    let missing: Vec<_> = [chromium_path(), chromedriver_path()]
-        .into_iter()
-        .filter(|p| !p.exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{missing:?} not found; install them with `apt-get install chromium chromium-driver` \
-         (or point TANDEM_CHROMIUM / TANDEM_CHROMEDRIVER at them)"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("browser tests need a browser under CI: {msg}");
-    }
-    eprintln!("skipped: {msg}");
-    false
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A chromedriver process on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
-            sleep(Duration::from_millis(50)).await;
-        }
-        driver
-    }
-
-    /// A fresh headless Chromium at phone size, with its own profile.
-    async fn browser(&self, profile: &Path) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium_path(),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                    "--window-size=390,844", "--force-device-scale-factor=1", "--lang=en-GB",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                // A phone's viewport exactly (a headless window cannot be narrower than 500 px).
-                "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0, "touch": false } },
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it yields a value; `None` after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// One partner's phone.
 struct Phone {
@@ -372,12 +249,12 @@ async fn two_partners_on_their_phones() {
     let profile_b = tempfile::tempdir().expect("profile");
     let ana = Phone {
         name: "Ana",
-        c: driver.browser(profile_a.path()).await,
+        c: driver.browser(profile_a.path(), Screen::Phone).await,
         shots: shots.clone(),
     };
     let ben = Phone {
         name: "Ben",
-        c: driver.browser(profile_b.path()).await,
+        c: driver.browser(profile_b.path(), Screen::Phone).await,
         shots: None,
     };
     let tag = uuid::Uuid::new_v4().simple().to_string();

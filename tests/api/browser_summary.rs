@@ -7,147 +7,18 @@
 //! Needs `chromium` and `chromedriver`, like `browser.rs` (skipped without them unless CI
 //! is set). Set TANDEM_SCREENSHOTS=docs/screenshots to save screenshots.
 
-use std::future::Future;
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::wd::PrintConfigurationBuilder;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::time::{sleep, Instant};
+use tokio::time::sleep;
 
+use crate::browser_support::{browser_available, eventually, Driver, Screen, WAIT};
 use crate::helpers::{spawn_app, Backend, Partner};
-
-/// Longest wait for anything the UI should show.
-const WAIT: Duration = Duration::from_secs(10);
-
-fn chromium_path() -> PathBuf {
-    std::env::var_os("TANDEM_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromium".into())
-}
-
-fn chromedriver_path() -> PathBuf {
-    std::env::var_os("TANDEM_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromedriver".into())
-}
-
-fn browser_available() -> bool {
-    let missing: Vec<_> = [chromium_path(), chromedriver_path()]
-        .into_iter()
-        .filter(|p| !p.exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("{missing:?} not found; install them with `apt-get install chromium chromium-driver`");
-    if std::env::var_os("CI").is_some() {
-        panic!("browser tests need a browser under CI: {msg}");
-    }
-    eprintln!("skipped: {msg}");
-    false
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A chromedriver process on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-enum Screen {
-    /// A phone: 390×844, mobile emulation.
-    Phone,
-    /// A desktop window, as a therapist at their desk.
-    Desktop,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
-            sleep(Duration::from_millis(50)).await;
-        }
-        driver
-    }
-
-    async fn browser(&self, profile: &Path, screen: Screen) -> Client {
-        let size = match screen {
-            Screen::Phone => "--window-size=390,844",
-            Screen::Desktop => "--window-size=1280,900",
-        };
-        let mut options = json!({
-            "binary": chromium_path(),
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                size, "--force-device-scale-factor=1", "--lang=en-GB",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        });
-        if let Screen::Phone = screen {
-            options["mobileEmulation"] =
-                json!({ "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0, "touch": false } });
-        }
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert("goog:chromeOptions".into(), options);
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// One person's browser.
 struct Person {

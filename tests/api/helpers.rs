@@ -81,7 +81,6 @@ pub struct TestApp {
     pub base: String,
     pub origin: String,
     pub database_url: String,
-    pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -114,7 +113,7 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
     let addr = listener.local_addr().expect("addr");
     let state = AppState::new(config, addr).await.expect("server state");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), async move {
+    let server = tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;
     }));
     TestApp {
@@ -122,7 +121,6 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
         base: format!("http://{addr}"),
         origin: format!("http://127.0.0.1:{}", addr.port()),
         database_url: url.to_string(),
-        state,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
@@ -172,7 +170,6 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "signup: {body}");
         Partner {
             id: body["user"]["id"].as_str().unwrap().to_string(),
-            name: name.to_string(),
             email,
             password,
             client,
@@ -313,7 +310,6 @@ impl Client {
 
 pub struct Partner {
     pub id: String,
-    pub name: String,
     pub email: String,
     pub password: String,
     pub client: Client,

@@ -9,6 +9,7 @@ mod accounts;
 mod bad_input;
 mod browser;
 mod browser_summary;
+mod browser_support;
 mod consent;
 mod durability;
 mod entries;

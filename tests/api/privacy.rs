@@ -244,7 +244,10 @@ async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(back
         .iter()
         .map(|r| r["what"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(reads, ["export with 1 shared entries", "list of 1 shared entries", "entry"]);
+    assert_eq!(
+        reads,
+        ["export with 1 shared entries", "list of 1 shared entries", "entry"]
+    );
     assert_eq!(export["my_reads"][2]["entry_id"], id.as_str());
     // No read receipts: nothing Ana can reach mentions Ben's reads.
     let (_, a_export) = ana.client.get("/api/me/export").await;

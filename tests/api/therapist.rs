@@ -289,7 +289,12 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
         );
     }
     // An exact time bound keeps a page's period as it first loaded.
-    let (status, exact) = dr.client.get(&format!("/api/summary/{id}?period=custom&from=2020-01-01T00:00:00Z&to=2099-01-01T00:00:00Z")).await;
+    let (status, exact) = dr
+        .client
+        .get(&format!(
+            "/api/summary/{id}?period=custom&from=2020-01-01T00:00:00Z&to=2099-01-01T00:00:00Z"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK, "{exact}");
     assert_eq!(exact["couple"]["check_ins"], 1);
     // Since the last view: only what came after it.
