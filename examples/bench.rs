@@ -105,7 +105,6 @@ impl Args {
 struct Server {
     proc: sys::Spawned,
     port: u16,
-    url: String,
 }
 
 impl Server {
@@ -132,7 +131,6 @@ impl Server {
         Server {
             proc,
             port,
-            url: db_url.to_string(),
         }
     }
     fn pid(&self) -> u32 {

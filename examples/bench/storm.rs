@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::SinkExt;
 use tokio::time::Instant;
 
 use crate::load::{connect, next_json};
