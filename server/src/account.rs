@@ -1,7 +1,5 @@
 //! Accounts, passwords and sessions.
 
-use std::sync::Arc;
-
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
@@ -232,5 +230,3 @@ impl FromRequestParts<AppState> for AuthUser {
         AuthUser::from_headers(state, &parts.headers).await
     }
 }
-
-pub type SharedPasswords = Arc<Passwords>;

@@ -33,13 +33,11 @@ pub enum ApiError {
     #[error("the request is larger than {0} bytes")]
     TooLarge(usize),
     #[error("something went wrong on our side")]
-    Internal(#[source] anyhow_like::Boxed),
+    Internal(#[source] BoxError),
 }
 
-/// A boxed source error without pulling in `anyhow`.
-pub mod anyhow_like {
-    pub type Boxed = Box<dyn std::error::Error + Send + Sync>;
-}
+/// The source of an internal error (logged, never shown).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -51,7 +49,7 @@ impl ApiError {
     pub fn conflict(code: &'static str, message: &'static str) -> Self {
         ApiError::Conflict { code, message }
     }
-    pub fn internal(e: impl Into<anyhow_like::Boxed>) -> Self {
+    pub fn internal(e: impl Into<BoxError>) -> Self {
         ApiError::Internal(e.into())
     }
 

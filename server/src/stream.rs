@@ -130,11 +130,6 @@ impl Hub {
         }
     }
 
-    /// Connections currently open.
-    pub fn connections(&self) -> usize {
-        self.conns.lock().expect("hub lock").values().map(Vec::len).sum()
-    }
-
     /// Asks every connection to close with a close frame, then waits for them (bounded).
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
