@@ -128,10 +128,7 @@ impl Server {
             .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|p| p.parse().ok())
             .expect("port in the start-up line");
-        Server {
-            proc,
-            port,
-        }
+        Server { proc, port }
     }
     fn pid(&self) -> u32 {
         self.proc.pid
