@@ -45,6 +45,16 @@ async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend)
     let id = couple_id(&ana).await;
     let mut dr_ws = dr.ws(None).await;
 
+    // A proposal withdrawn before approval tells the therapist nothing.
+    ana.client
+        .post("/api/couple/therapist", json!({ "email": dr.email }))
+        .await;
+    assert_eq!(
+        ana.client.post("/api/couple/therapist/revoke", json!({})).await.0,
+        StatusCode::OK
+    );
+    dr_ws.expect_silence(Duration::from_millis(300)).await;
+
     // Unknown therapists, and partners, cannot be proposed.
     for email in ["nobody@example.org", ben.email.as_str()] {
         let (status, _) = ana

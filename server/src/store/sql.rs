@@ -913,8 +913,11 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 let mut notify = Self::tell_couple(&mut tx, &couple, now).await?;
-                Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
-                notify.push(link.therapist_id.clone());
+                // A therapist who never had access is not told of a proposal withdrawn.
+                if link.active_at.is_some() {
+                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
+                    notify.push(link.therapist_id.clone());
+                }
                 tx.commit().await?;
                 Ok(notify)
             }
