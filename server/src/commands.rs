@@ -107,7 +107,7 @@ fn consent_change(action: &str, id: &str, c: &ChangeConsent) -> Result<(String, 
     Ok((rid, fp, entry_id, scopes))
 }
 
-/// Validates and applies one write, then wakes the streams it touched.
+/// Validates and applies one write, then hands its events to the streams it touched.
 pub async fn execute(state: &AppState, user: &User, cmd: Command) -> Result<Ack, ApiError> {
     if user.role != "partner" {
         return Err(ApiError::Forbidden("only partners write entries"));
@@ -169,7 +169,7 @@ pub async fn execute(state: &AppState, user: &User, cmd: Command) -> Result<Ack,
         now: crate::time::now_ms(),
     };
     let result = state.store.write(&req).await?;
-    state.hub.notify(&result.notify);
+    state.hub.publish(&result.events);
     Ok(Ack {
         entry: result
             .entry

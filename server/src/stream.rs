@@ -1,9 +1,12 @@
 //! Live delivery: a hub of open websockets, and the loop each connection runs.
 //!
-//! The database holds every user's stream; the hub only wakes connections. A woken
-//! connection reads what follows its cursor from the store and sends it in order, so a
-//! live event, a resume after 10,000 missed events and a retry all take the same path,
-//! and a slow reader only ever delays itself.
+//! The database holds every user's stream. A write committed on this instance hands the
+//! events it appended to the hub, which queues them in each of the user's connections
+//! (bounded) and wakes them; a connection sends queued events straight on when they
+//! follow its cursor without a gap. Anything else (a resume, an event from another
+//! instance or from a pairing change, a queue that overflowed, events arriving out of
+//! order) makes it read what follows its cursor from the store instead, so the store
+//! stays the source of truth and a slow reader only ever delays itself.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,12 +36,36 @@ pub const MAX_MESSAGE: usize = 16 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events read from the store per round while catching up.
 const BATCH: i64 = 500;
+/// Events queued for one connection before it falls back to reading the store.
+const INBOX: usize = 256;
 
 struct Conn {
     id: u64,
     session: String,
     wake: Arc<Notify>,
+    inbox: Arc<Mutex<Inbox>>,
     kick: CancellationToken,
+}
+
+/// Events handed over by this instance's writes, waiting for the connection to send them.
+#[derive(Default)]
+struct Inbox {
+    events: Vec<StoredEvent>,
+    /// The stream changed in a way not queued here: read the store.
+    stale: bool,
+}
+
+impl Conn {
+    fn wake(&self, event: Option<&StoredEvent>) {
+        {
+            let mut inbox = self.inbox.lock().expect("inbox lock");
+            match event {
+                Some(ev) if inbox.events.len() < INBOX => inbox.events.push(ev.clone()),
+                _ => inbox.stale = true,
+            }
+        }
+        self.wake.notify_one();
+    }
 }
 
 #[derive(Default)]
@@ -55,7 +82,16 @@ pub struct Registration {
     user: String,
     id: u64,
     wake: Arc<Notify>,
+    inbox: Arc<Mutex<Inbox>>,
     kick: CancellationToken,
+}
+
+impl Registration {
+    /// What was handed over since the last call, and whether the store must be read.
+    fn take(&self) -> (Vec<StoredEvent>, bool) {
+        let mut inbox = self.inbox.lock().expect("inbox lock");
+        (std::mem::take(&mut inbox.events), std::mem::take(&mut inbox.stale))
+    }
 }
 
 impl Drop for Registration {
@@ -74,11 +110,13 @@ impl Hub {
     pub fn register(self: &Arc<Self>, user: &str, session: &str) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
+        let inbox = Arc::new(Mutex::new(Inbox::default()));
         let kick = self.shutdown.child_token();
         let conn = Conn {
             id,
             session: session.to_string(),
             wake: wake.clone(),
+            inbox: inbox.clone(),
             kick: kick.clone(),
         };
         self.conns
@@ -92,16 +130,27 @@ impl Hub {
             user: user.to_string(),
             id,
             wake,
+            inbox,
             kick,
         }
     }
 
-    /// Wakes every open connection of these users to read their new events.
+    /// Wakes every open connection of these users to read their new events from the store.
     pub fn notify(&self, users: &[String]) {
         let conns = self.conns.lock().expect("hub lock");
         for user in users {
             for c in conns.get(user).into_iter().flatten() {
-                c.wake.notify_one();
+                c.wake(None);
+            }
+        }
+    }
+
+    /// Hands committed events to their users' open connections.
+    pub fn publish(&self, events: &[crate::store::Published]) {
+        let conns = self.conns.lock().expect("hub lock");
+        for p in events {
+            for c in conns.get(&p.user).into_iter().flatten() {
+                c.wake(Some(&p.event));
             }
         }
     }
@@ -109,7 +158,7 @@ impl Hub {
     /// Wakes every open connection (after notifications may have been missed).
     pub fn notify_all(&self) {
         for c in self.conns.lock().expect("hub lock").values().flatten() {
-            c.wake.notify_one();
+            c.wake(None);
         }
     }
 
@@ -300,34 +349,40 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
     let limiter = governor::RateLimiter::direct(governor::Quota::per_second(per_second).allow_burst(burst));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
+    // The first round reads the store: events committed before this connection registered.
+    let mut read_store = true;
     loop {
-        // Deliver everything after the cursor, in order, in bounded batches.
-        loop {
-            let events = match state.store.events_after(&user, cursor, BATCH).await {
-                Ok(e) => e,
-                Err(_) => {
-                    close(&mut sink, 1011, "storage unavailable").await;
+        let (handed, stale) = reg.take();
+        if !read_store && !stale {
+            // Handed-over events that follow the cursor without a gap go straight out.
+            let mut events: Vec<StoredEvent> = handed.into_iter().filter(|e| e.seq > cursor).collect();
+            events.sort_by_key(|e| e.seq);
+            if events.iter().zip(cursor + 1..).all(|(e, seq)| e.seq == seq) {
+                if deliver(&state, &user, &mut sink, &mut cursor, &events).await.is_err() {
                     return;
                 }
-            };
-            let rendered = match render_events(&state, &user, cursor, &events).await {
-                Ok(r) => r,
-                Err(_) => {
-                    close(&mut sink, 1011, "storage unavailable").await;
-                    return;
-                }
-            };
-            for (ev, msg) in events.iter().zip(&rendered) {
-                if let Some(msg) = msg {
-                    if send_json(&mut sink, msg).await.is_err() {
+            } else {
+                read_store = true;
+            }
+        }
+        if read_store || stale {
+            // Everything after the cursor, in order, in bounded batches.
+            loop {
+                let events = match state.store.events_after(&user, cursor, BATCH).await {
+                    Ok(e) => e,
+                    Err(_) => {
+                        close(&mut sink, 1011, "storage unavailable").await;
                         return;
                     }
+                };
+                if deliver(&state, &user, &mut sink, &mut cursor, &events).await.is_err() {
+                    return;
                 }
-                cursor = ev.seq;
+                if (events.len() as i64) < BATCH {
+                    break;
+                }
             }
-            if (events.len() as i64) < BATCH {
-                break;
-            }
+            read_store = false;
         }
 
         let flow = tokio::select! {
@@ -380,6 +435,28 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
             break;
         }
     }
+}
+
+/// Renders and sends events in order, moving the cursor past each; `Err` when the
+/// connection is done for (the socket failed, or storage did and it was closed).
+async fn deliver(
+    state: &AppState,
+    user: &str,
+    sink: &mut Sink,
+    cursor: &mut i64,
+    events: &[StoredEvent],
+) -> Result<(), ()> {
+    let Ok(rendered) = render_events(state, user, *cursor, events).await else {
+        close(sink, 1011, "storage unavailable").await;
+        return Err(());
+    };
+    for (ev, msg) in events.iter().zip(&rendered) {
+        if let Some(msg) = msg {
+            send_json(sink, msg).await?;
+        }
+        *cursor = ev.seq;
+    }
+    Ok(())
 }
 
 async fn handle_text(state: &AppState, auth: &AuthUser, sink: &mut Sink, text: &str) -> Flow {

@@ -279,8 +279,26 @@ pub struct WriteResult {
     pub entry: Option<EntryRecord>,
     /// True when this request id had already been applied: nothing changed now.
     pub replayed: bool,
-    /// Users whose streams got new events.
-    pub notify: Vec<String>,
+    /// The events the write appended, for live delivery.
+    pub events: Vec<Published>,
+}
+
+/// An event a committed transaction appended to a user's stream, with the entry as that
+/// transaction left it, so live connections can send it without reading it back.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub user: String,
+    pub event: StoredEvent,
+}
+
+impl Published {
+    /// The users these events went to, each once.
+    pub fn users(events: &[Published]) -> Vec<String> {
+        let mut users: Vec<String> = events.iter().map(|p| p.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        users
+    }
 }
 
 #[async_trait]

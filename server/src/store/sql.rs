@@ -85,13 +85,30 @@ macro_rules! impl_store {
             /// One entry write inside the caller's transaction (the caller ends it).
             async fn write_in(tx: &mut sqlx::Transaction<'_, $db>, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
                 Self::lock_with_partner(tx, &req.user_id, req.op.entry_id()).await?;
-                let seen: Option<(String, String)> =
-                    sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
-                        .bind(&req.user_id)
-                        .bind(&req.request_id)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if let Some((fingerprint, entry_id)) = seen {
+                // Claim the request id first: one statement in the usual case, and a failed
+                // write rolls the claim back with everything else.
+                let entry_id = match &req.op {
+                    $crate::store::WriteOp::Create { id, .. } => id.as_str(),
+                    op => op.entry_id().unwrap_or_default(),
+                };
+                let claimed = sqlx::query(
+                    "INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, request_id) DO NOTHING",
+                )
+                .bind(&req.user_id)
+                .bind(&req.request_id)
+                .bind(&req.fingerprint)
+                .bind(entry_id)
+                .bind(req.now)
+                .execute(&mut **tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    let (fingerprint, entry_id): (String, String) =
+                        sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
+                            .bind(&req.user_id)
+                            .bind(&req.request_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
                     if fingerprint != req.fingerprint {
                         return Err($crate::error::ApiError::conflict(
                             "request_id_reused",
@@ -99,20 +116,11 @@ macro_rules! impl_store {
                         ));
                     }
                     let entry = Self::entry_in(tx, &entry_id).await?.filter(|e| e.author_id == req.user_id);
-                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, notify: Vec::new() });
+                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, events: Vec::new() });
                 }
-                let mut notify = Vec::new();
-                let entry_id = Self::apply(tx, req, &mut notify).await?;
-                sqlx::query("INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&req.user_id)
-                    .bind(&req.request_id)
-                    .bind(&req.fingerprint)
-                    .bind(&entry_id)
-                    .bind(req.now)
-                    .execute(&mut **tx)
-                    .await?;
-                let entry = Self::entry_in(tx, &entry_id).await?;
-                Ok($crate::store::WriteResult { entry_id, entry, replayed: false, notify })
+                let mut events = Vec::new();
+                let entry = Self::apply(tx, req, &mut events).await?;
+                Ok($crate::store::WriteResult { entry_id: entry_id.to_string(), entry, replayed: false, events })
             }
 
             /// Takes the row locks of the user and everyone their change may notify, in id
@@ -149,24 +157,25 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            /// Appends an event to one user's stream (the user row lock orders the stream).
+            /// Appends an event to one user's stream (the user row lock orders the stream) and
+            /// adds it to `out`, for live delivery once the transaction commits. `entry` is the
+            /// entry as this transaction leaves it (`None` once deleted): every emit follows
+            /// the change it reports, and the event records whether the user can see it.
             async fn emit(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 user_id: &str,
                 kind: $crate::store::EventKind,
                 entry_id: Option<&str>,
+                entry: Option<&$crate::store::EntryRecord>,
                 now: i64,
+                out: &mut Vec<$crate::store::Published>,
             ) -> $crate::store::Result<()> {
                 let seq: i64 = sqlx::query_scalar("UPDATE users SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
                     .bind(user_id)
                     .fetch_one(&mut **tx)
                     .await?;
-                // Whether the user can see the entry once this transaction commits (every
-                // emit follows the change it reports).
-                let visible = match (kind, entry_id) {
-                    ($crate::store::EventKind::Entry, Some(id)) => {
-                        Self::entry_in(tx, id).await?.is_some_and(|e| $crate::consent::access(&e, user_id).is_some())
-                    }
+                let visible = match kind {
+                    $crate::store::EventKind::Entry => entry.is_some_and(|e| $crate::consent::access(e, user_id).is_some()),
                     _ => true,
                 };
                 sqlx::query("INSERT INTO events (user_id, seq, kind, entry_id, created_at, visible) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -180,6 +189,15 @@ macro_rules! impl_store {
                     .await?;
                 // Other instances learn of it at commit (a no-op on single-instance SQLite).
                 Self::announce(tx, $crate::store::EVENTS_CHANNEL, user_id).await?;
+                out.push($crate::store::Published {
+                    user: user_id.to_string(),
+                    event: $crate::store::StoredEvent {
+                        seq,
+                        kind,
+                        entry_id: entry_id.map(str::to_string),
+                        entry: entry.cloned(),
+                    },
+                });
                 Ok(())
             }
 
@@ -217,7 +235,7 @@ macro_rules! impl_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 couple_id: Option<&str>,
                 now: i64,
-                notify: &mut Vec<String>,
+                out: &mut Vec<$crate::store::Published>,
             ) -> $crate::store::Result<()> {
                 let Some(couple_id) = couple_id else { return Ok(()) };
                 let therapist: Option<String> = sqlx::query_scalar(
@@ -227,8 +245,7 @@ macro_rules! impl_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 if let Some(t) = therapist {
-                    Self::emit(tx, &t, $crate::store::EventKind::Summary, Some(couple_id), now).await?;
-                    notify.push(t);
+                    Self::emit(tx, &t, $crate::store::EventKind::Summary, Some(couple_id), None, now, out).await?;
                 }
                 Ok(())
             }
@@ -238,31 +255,33 @@ macro_rules! impl_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 couple: &$crate::store::CoupleRow,
                 now: i64,
-            ) -> $crate::store::Result<Vec<String>> {
-                let members: Vec<String> = std::iter::once(couple.partner_a.clone()).chain(couple.partner_b.clone()).collect();
-                for m in &members {
-                    Self::emit(tx, m, $crate::store::EventKind::Couple, None, now).await?;
+                out: &mut Vec<$crate::store::Published>,
+            ) -> $crate::store::Result<()> {
+                for m in std::iter::once(&couple.partner_a).chain(couple.partner_b.as_ref()) {
+                    Self::emit(tx, m, $crate::store::EventKind::Couple, None, None, now, out).await?;
                 }
-                Ok(members)
+                Ok(())
             }
 
-            /// Tells the entry's other readers (its partner, the couple's therapist) it changed.
+            /// Tells the entry's other readers (its partner, the couple's therapist) it changed;
+            /// `gone` when the change deleted it.
             async fn emit_to_readers(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 entry: &$crate::store::EntryRecord,
+                gone: bool,
                 partner: bool,
                 therapist: bool,
                 now: i64,
-                notify: &mut Vec<String>,
+                out: &mut Vec<$crate::store::Published>,
             ) -> $crate::store::Result<()> {
+                let after = (!gone).then_some(entry);
                 if partner {
                     if let Some(p) = $crate::consent::partner_of(entry) {
-                        Self::emit(tx, p, $crate::store::EventKind::Entry, Some(&entry.id), now).await?;
-                        notify.push(p.to_string());
+                        Self::emit(tx, p, $crate::store::EventKind::Entry, Some(&entry.id), after, now, out).await?;
                     }
                 }
                 if therapist {
-                    Self::emit_to_therapist(tx, entry.couple_id.as_deref(), now, notify).await?;
+                    Self::emit_to_therapist(tx, entry.couple_id.as_deref(), now, out).await?;
                 }
                 Ok(())
             }
@@ -287,11 +306,13 @@ macro_rules! impl_store {
                 }
             }
 
+            /// Applies the write; returns the entry as it leaves it (`None` once deleted).
+            /// Entries changed here are updated in memory too, not read back.
             async fn apply(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 req: &$crate::store::WriteRequest,
-                notify: &mut Vec<String>,
-            ) -> $crate::store::Result<String> {
+                out: &mut Vec<$crate::store::Published>,
+            ) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
                 use $crate::error::ApiError;
                 use $crate::store::{EventKind, Scope, WriteOp};
                 let me = req.user_id.as_str();
@@ -331,17 +352,19 @@ macro_rules! impl_store {
                         .bind(shared_at)
                         .execute(&mut **tx)
                         .await?;
-                        Self::emit(tx, me, EventKind::Entry, Some(id), now).await?;
-                        notify.push(me.to_string());
                         if shared_at.is_some() {
                             Self::log_consent(tx, id, me, Scope::Partner, "share", now).await?;
-                            let entry = Self::entry_in(tx, id).await?.ok_or(ApiError::NotFound("entry"))?;
-                            Self::emit_to_readers(tx, &entry, true, false, now, notify).await?;
                         }
-                        Ok(id.clone())
+                        // Read once: the writer's name and the couple come with it.
+                        let entry = Self::entry_in(tx, id).await?.ok_or(ApiError::NotFound("entry"))?;
+                        Self::emit(tx, me, EventKind::Entry, Some(id), Some(&entry), now, out).await?;
+                        if shared_at.is_some() {
+                            Self::emit_to_readers(tx, &entry, false, true, false, now, out).await?;
+                        }
+                        Ok(Some(entry))
                     }
                     WriteOp::Share { entry_id, scopes } => {
-                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
                         let couple = Self::current_couple_in(tx, me).await?.filter(|c| c.partner_b.is_some() && c.ended_at.is_none());
                         let couple = couple.ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before sharing"))?;
                         if entry.couple_id.as_ref().is_some_and(|c| *c != couple.id) {
@@ -357,40 +380,42 @@ macro_rules! impl_store {
                         }
                         let mut changed = Vec::new();
                         for scope in scopes {
-                            let already = match scope {
-                                Scope::Partner => entry.shared_partner_at.is_some(),
-                                Scope::Therapist => entry.shared_therapist_at.is_some(),
+                            let (shared_at, sql) = match scope {
+                                Scope::Partner => {
+                                    (&mut entry.shared_partner_at, "UPDATE entries SET shared_partner_at = $1, couple_id = $2 WHERE id = $3")
+                                }
+                                Scope::Therapist => {
+                                    (&mut entry.shared_therapist_at, "UPDATE entries SET shared_therapist_at = $1, couple_id = $2 WHERE id = $3")
+                                }
                             };
-                            if already {
+                            if shared_at.is_some() {
                                 continue;
                             }
-                            let sql = match scope {
-                                Scope::Partner => "UPDATE entries SET shared_partner_at = $1, couple_id = $2 WHERE id = $3",
-                                Scope::Therapist => "UPDATE entries SET shared_therapist_at = $1, couple_id = $2 WHERE id = $3",
-                            };
+                            *shared_at = Some(now);
                             sqlx::query(sql).bind(now).bind(&couple.id).bind(entry_id).execute(&mut **tx).await?;
                             Self::log_consent(tx, entry_id, me, *scope, "share", now).await?;
                             changed.push(*scope);
                         }
                         if !changed.is_empty() {
-                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
-                            notify.push(me.to_string());
-                            // Re-read: the entry now belongs to the couple it was shared in.
-                            let entry = Self::entry_in(tx, entry_id).await?.ok_or(ApiError::NotFound("entry"))?;
+                            // The entry now belongs to the couple it was shared in.
+                            entry.couple_id = Some(couple.id.clone());
+                            entry.partner_a = Some(couple.partner_a.clone());
+                            entry.partner_b = couple.partner_b.clone();
+                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
                             let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                            Self::emit_to_readers(tx, &entry, p, t, now, notify).await?;
+                            Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
                         }
-                        Ok(entry_id.clone())
+                        Ok(Some(entry))
                     }
                     WriteOp::Withdraw { entry_id, scopes } => {
-                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
                         let mut changed = Vec::new();
                         for scope in scopes {
-                            let (shared, sql) = match scope {
-                                Scope::Partner => (entry.shared_partner_at.is_some(), "UPDATE entries SET shared_partner_at = NULL WHERE id = $1"),
-                                Scope::Therapist => (entry.shared_therapist_at.is_some(), "UPDATE entries SET shared_therapist_at = NULL WHERE id = $1"),
+                            let (shared_at, sql) = match scope {
+                                Scope::Partner => (&mut entry.shared_partner_at, "UPDATE entries SET shared_partner_at = NULL WHERE id = $1"),
+                                Scope::Therapist => (&mut entry.shared_therapist_at, "UPDATE entries SET shared_therapist_at = NULL WHERE id = $1"),
                             };
-                            if !shared {
+                            if shared_at.take().is_none() {
                                 continue;
                             }
                             sqlx::query(sql).bind(entry_id).execute(&mut **tx).await?;
@@ -398,40 +423,40 @@ macro_rules! impl_store {
                             changed.push(*scope);
                         }
                         if !changed.is_empty() {
-                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
-                            notify.push(me.to_string());
+                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
                             let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                            Self::emit_to_readers(tx, &entry, p, t, now, notify).await?;
+                            Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
                         }
-                        Ok(entry_id.clone())
+                        Ok(Some(entry))
                     }
                     WriteOp::SetOutcome { entry_id, outcome } => {
-                        let entry = Self::own_entry(tx, me, entry_id).await?;
+                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
                         if entry.kind != "small_step" {
                             return Err(ApiError::invalid("outcome", "only a small step has an outcome"));
                         }
                         let mut step: $crate::entry::SmallStep = serde_json::from_str(&entry.body).map_err(ApiError::internal)?;
                         step.outcome = Some(*outcome);
-                        let body = serde_json::to_string(&step).map_err(ApiError::internal)?;
+                        entry.body = serde_json::to_string(&step).map_err(ApiError::internal)?;
+                        entry.updated_at = now;
                         sqlx::query("UPDATE entries SET body = $1, updated_at = $2 WHERE id = $3")
-                            .bind(body)
+                            .bind(&entry.body)
                             .bind(now)
                             .bind(entry_id)
                             .execute(&mut **tx)
                             .await?;
-                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
-                        notify.push(me.to_string());
-                        Self::emit_to_readers(tx, &entry, entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some(), now, notify).await?;
-                        Ok(entry_id.clone())
+                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
+                        let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
+                        Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
+                        Ok(Some(entry))
                     }
                     WriteOp::Delete { entry_id } => {
                         let entry = Self::own_entry(tx, me, entry_id).await?;
                         sqlx::query("DELETE FROM consent_log WHERE entry_id = $1").bind(entry_id).execute(&mut **tx).await?;
                         sqlx::query("DELETE FROM entries WHERE id = $1").bind(entry_id).execute(&mut **tx).await?;
-                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), now).await?;
-                        notify.push(me.to_string());
-                        Self::emit_to_readers(tx, &entry, entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some(), now, notify).await?;
-                        Ok(entry_id.clone())
+                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), None, now, out).await?;
+                        let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
+                        Self::emit_to_readers(tx, &entry, true, p, t, now, out).await?;
+                        Ok(None)
                     }
                 }
             }
@@ -560,7 +585,7 @@ macro_rules! impl_store {
                 use $crate::store::EventKind;
                 let mut tx = self.begin_write().await?;
                 Self::lock_with_partner(&mut tx, user_id, None).await?;
-                let mut notify = Vec::new();
+                let mut out = Vec::new();
                 // Every entry disappears for whoever could read it, live.
                 let entries: Vec<$crate::store::EntryRecord> =
                     sqlx::query_as($crate::store::sql::entry_select!("WHERE en.author_id = $1")).bind(user_id).fetch_all(&mut *tx).await?;
@@ -570,11 +595,11 @@ macro_rules! impl_store {
                     .await?;
                 sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
                 for e in &entries {
-                    Self::emit_to_readers(&mut tx, e, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut notify).await?;
+                    Self::emit_to_readers(&mut tx, e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
                 }
                 // The couple ends, and with it any therapist's access.
                 if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
-                    Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut notify).await?;
+                    Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut out).await?;
                     sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
@@ -586,8 +611,7 @@ macro_rules! impl_store {
                         .await?;
                     let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
                     if let Some(o) = other {
-                        Self::emit(&mut tx, &o, EventKind::Couple, None, now).await?;
-                        notify.push(o);
+                        Self::emit(&mut tx, &o, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 // A therapist's couples lose access to them.
@@ -605,8 +629,7 @@ macro_rules! impl_store {
                     .await?;
                 for (_, a, b) in couples {
                     for m in std::iter::once(a).chain(b) {
-                        Self::emit(&mut tx, &m, EventKind::Couple, None, now).await?;
-                        notify.push(m);
+                        Self::emit(&mut tx, &m, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 let sessions: Vec<String> =
@@ -630,7 +653,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok($crate::store::DeletedAccount { notify, sessions })
+                Ok($crate::store::DeletedAccount { notify: $crate::store::Published::users(&out), sessions })
             }
 
             async fn log_access(
@@ -727,7 +750,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 // The user's other devices learn of the waiting couple.
-                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, now).await?;
+                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
@@ -776,8 +799,9 @@ macro_rules! impl_store {
                 }
                 sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
-                Self::emit(&mut tx, &couple.partner_a, $crate::store::EventKind::Couple, None, now).await?;
-                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, now).await?;
+                let mut out = Vec::new();
+                Self::emit(&mut tx, &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
                 tx.commit().await?;
                 Ok(couple)
@@ -792,9 +816,10 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                let mut members = Self::tell_couple(&mut tx, &couple, now).await?;
+                let mut out = Vec::new();
+                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
                 // A therapist's access ends with the couple.
-                Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut members).await?;
+                Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut out).await?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(user_id)
@@ -802,7 +827,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(members)
+                Ok($crate::store::Published::users(&out))
             }
 
             async fn write(&self, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
@@ -861,9 +886,10 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let members = Self::tell_couple(&mut tx, &couple, now).await?;
+                let mut out = Vec::new();
+                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
                 tx.commit().await?;
-                Ok(members)
+                Ok($crate::store::Published::users(&out))
             }
 
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
@@ -891,13 +917,13 @@ macro_rules! impl_store {
                 .bind(&link.id)
                 .execute(&mut *tx)
                 .await?;
-                let mut notify = Self::tell_couple(&mut tx, &couple, now).await?;
+                let mut out = Vec::new();
+                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
                 if activated.rows_affected() == 1 {
-                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
-                    notify.push(link.therapist_id.clone());
+                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
-                Ok(notify)
+                Ok($crate::store::Published::users(&out))
             }
 
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
@@ -912,14 +938,14 @@ macro_rules! impl_store {
                     .bind(&link.id)
                     .execute(&mut *tx)
                     .await?;
-                let mut notify = Self::tell_couple(&mut tx, &couple, now).await?;
+                let mut out = Vec::new();
+                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
                 // A therapist who never had access is not told of a proposal withdrawn.
                 if link.active_at.is_some() {
-                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now).await?;
-                    notify.push(link.therapist_id.clone());
+                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
-                Ok(notify)
+                Ok($crate::store::Published::users(&out))
             }
 
             async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::Result<Vec<$crate::store::TherapistCouple>> {
