@@ -135,3 +135,9 @@ impl From<sqlx::Error> for ApiError {
         ApiError::internal(e)
     }
 }
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(e)
+    }
+}

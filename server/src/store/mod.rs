@@ -8,6 +8,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod write;
 
 use std::sync::Arc;
 

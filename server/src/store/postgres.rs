@@ -35,7 +35,7 @@ impl PgStore {
     /// Concurrent transactions on several connections: PostgreSQL groups their WAL flushes.
     async fn commit_write(&self, req: &super::WriteRequest) -> Result<super::WriteResult> {
         let mut tx = self.begin_write().await?;
-        let result = Self::write_in(&mut tx, req).await?;
+        let result = super::write::write_in(&mut Self::w(&mut tx), req).await?;
         tx.commit().await?;
         Ok(result)
     }

@@ -71,219 +71,24 @@ impl EventRow {
     }
 }
 
+/// A sqlx transaction seen as the statements of a write (`write::WriteTx`).
+pub(crate) struct SqlxTx<'a, 'c, DB: sqlx::Database>(pub &'a mut sqlx::Transaction<'c, DB>);
+
 /// The store types `impl_store!` expands for, with their write-commit strategy.
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Serializes one user's writes (a no-op update takes the row lock on PostgreSQL;
-            /// SQLite's IMMEDIATE transactions are serialized already).
-            async fn lock_user(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::Result<()> {
-                sqlx::query("UPDATE users SET event_seq = event_seq WHERE id = $1").bind(user_id).execute(&mut **tx).await?;
-                Ok(())
-            }
-
-            /// One entry write inside the caller's transaction (the caller ends it).
-            async fn write_in(tx: &mut sqlx::Transaction<'_, $db>, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
-                Self::lock_with_partner(tx, &req.user_id, req.op.entry_id()).await?;
-                // Claim the request id first: one statement in the usual case, and a failed
-                // write rolls the claim back with everything else.
-                let entry_id = match &req.op {
-                    $crate::store::WriteOp::Create { id, .. } => id.as_str(),
-                    op => op.entry_id().unwrap_or_default(),
-                };
-                let claimed = sqlx::query(
-                    "INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (user_id, request_id) DO NOTHING",
-                )
-                .bind(&req.user_id)
-                .bind(&req.request_id)
-                .bind(&req.fingerprint)
-                .bind(entry_id)
-                .bind(req.now)
-                .execute(&mut **tx)
-                .await?;
-                if claimed.rows_affected() == 0 {
-                    let (fingerprint, entry_id): (String, String) =
-                        sqlx::query_as("SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2")
-                            .bind(&req.user_id)
-                            .bind(&req.request_id)
-                            .fetch_one(&mut **tx)
-                            .await?;
-                    if fingerprint != req.fingerprint {
-                        return Err($crate::error::ApiError::conflict(
-                            "request_id_reused",
-                            "this request_id was already used for a different request",
-                        ));
-                    }
-                    let entry = Self::entry_in(tx, &entry_id).await?.filter(|e| e.author_id == req.user_id);
-                    return Ok($crate::store::WriteResult { entry_id, entry, replayed: true, events: Vec::new() });
-                }
-                let mut events = Vec::new();
-                let entry = Self::apply(tx, req, &mut events).await?;
-                Ok($crate::store::WriteResult { entry_id: entry_id.to_string(), entry, replayed: false, events })
-            }
-
-            /// Takes the row locks of the user and everyone their change may notify, in id
-            /// order: two partners writing at once would otherwise each hold their own row
-            /// and wait for the other's (a deadlock on PostgreSQL).
-            async fn lock_with_partner(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, entry_id: Option<&str>) -> $crate::store::Result<()> {
-                if !Self::ROW_LOCKS {
-                    return Ok(());
-                }
-                let mut ids = vec![user_id.to_string()];
-                if let Some(c) = Self::current_couple_in(tx, user_id).await? {
-                    ids.push(c.partner_a);
-                    ids.extend(c.partner_b);
-                }
-                if let Some(e) = match entry_id {
-                    Some(id) => Self::entry_in(tx, id).await?,
-                    None => None,
-                } {
-                    ids.extend(e.partner_a);
-                    ids.extend(e.partner_b);
-                }
-                ids.sort();
-                ids.dedup();
-                for id in &ids {
-                    Self::lock_user(tx, id).await?;
-                }
-                Ok(())
+            /// The write statements on this sqlx transaction.
+            fn w<'a, 'c>(tx: &'a mut sqlx::Transaction<'c, $db>) -> $crate::store::sql::SqlxTx<'a, 'c, $db> {
+                $crate::store::sql::SqlxTx(tx)
             }
 
             async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1"))
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?)
-            }
-
-            /// Appends an event to one user's stream (the user row lock orders the stream) and
-            /// adds it to `out`, for live delivery once the transaction commits. `entry` is the
-            /// entry as this transaction leaves it (`None` once deleted): every emit follows
-            /// the change it reports, and the event records whether the user can see it.
-            async fn emit(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                user_id: &str,
-                kind: $crate::store::EventKind,
-                entry_id: Option<&str>,
-                entry: Option<&$crate::store::EntryRecord>,
-                now: i64,
-                out: &mut Vec<$crate::store::Published>,
-            ) -> $crate::store::Result<()> {
-                let seq: i64 = sqlx::query_scalar("UPDATE users SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
-                    .bind(user_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                let visible = match kind {
-                    $crate::store::EventKind::Entry => entry.is_some_and(|e| $crate::consent::access(e, user_id).is_some()),
-                    _ => true,
-                };
-                sqlx::query("INSERT INTO events (user_id, seq, kind, entry_id, created_at, visible) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(user_id)
-                    .bind(seq)
-                    .bind(kind.as_str())
-                    .bind(entry_id)
-                    .bind(now)
-                    .bind(visible as i64)
-                    .execute(&mut **tx)
-                    .await?;
-                // Other instances learn of it at commit (a no-op on single-instance SQLite).
-                Self::announce(tx, $crate::store::EVENTS_CHANNEL, user_id).await?;
-                out.push($crate::store::Published {
-                    user: user_id.to_string(),
-                    event: $crate::store::StoredEvent {
-                        seq,
-                        kind,
-                        entry_id: entry_id.map(str::to_string),
-                        entry: entry.cloned(),
-                    },
-                });
-                Ok(())
-            }
-
-            async fn log_consent(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                entry_id: &str,
-                actor: &str,
-                scope: $crate::store::Scope,
-                action: &str,
-                now: i64,
-            ) -> $crate::store::Result<()> {
-                sqlx::query("INSERT INTO consent_log (entry_id, actor_id, scope, action, at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(entry_id)
-                    .bind(actor)
-                    .bind(scope.as_str())
-                    .bind(action)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                Ok(sqlx::query_as($crate::store::write::ENTRY).bind(id).fetch_optional(&mut **tx).await?)
             }
 
             async fn current_couple_in(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT c.id, c.partner_a, c.partner_b, c.created_at, c.paired_at, c.ended_at \
-                     FROM users u JOIN couples c ON c.id = u.couple_id WHERE u.id = $1",
-                )
-                .bind(user_id)
-                .fetch_optional(&mut **tx)
-                .await?)
-            }
-
-            /// Tells the couple's active therapist, if any, that the summary changed.
-            async fn emit_to_therapist(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                couple_id: Option<&str>,
-                now: i64,
-                out: &mut Vec<$crate::store::Published>,
-            ) -> $crate::store::Result<()> {
-                let Some(couple_id) = couple_id else { return Ok(()) };
-                let therapist: Option<String> = sqlx::query_scalar(
-                    "SELECT therapist_id FROM therapist_links WHERE couple_id = $1 AND active_at IS NOT NULL AND revoked_at IS NULL",
-                )
-                .bind(couple_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if let Some(t) = therapist {
-                    Self::emit(tx, &t, $crate::store::EventKind::Summary, Some(couple_id), None, now, out).await?;
-                }
-                Ok(())
-            }
-
-            /// Puts a `couple` event in both partners' streams; returns who to wake.
-            async fn tell_couple(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                couple: &$crate::store::CoupleRow,
-                now: i64,
-                out: &mut Vec<$crate::store::Published>,
-            ) -> $crate::store::Result<()> {
-                for m in std::iter::once(&couple.partner_a).chain(couple.partner_b.as_ref()) {
-                    Self::emit(tx, m, $crate::store::EventKind::Couple, None, None, now, out).await?;
-                }
-                Ok(())
-            }
-
-            /// Tells the entry's other readers (its partner, the couple's therapist) it changed;
-            /// `gone` when the change deleted it.
-            async fn emit_to_readers(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                entry: &$crate::store::EntryRecord,
-                gone: bool,
-                partner: bool,
-                therapist: bool,
-                now: i64,
-                out: &mut Vec<$crate::store::Published>,
-            ) -> $crate::store::Result<()> {
-                let after = (!gone).then_some(entry);
-                if partner {
-                    if let Some(p) = $crate::consent::partner_of(entry) {
-                        Self::emit(tx, p, $crate::store::EventKind::Entry, Some(&entry.id), after, now, out).await?;
-                    }
-                }
-                if therapist {
-                    Self::emit_to_therapist(tx, entry.couple_id.as_deref(), now, out).await?;
-                }
-                Ok(())
+                Ok(sqlx::query_as($crate::store::write::CURRENT_COUPLE).bind(user_id).fetch_optional(&mut **tx).await?)
             }
 
             async fn link_in(tx: &mut sqlx::Transaction<'_, $db>, couple_id: &str) -> $crate::store::Result<Option<$crate::store::TherapistLink>> {
@@ -297,168 +102,129 @@ macro_rules! impl_store {
                 .fetch_optional(&mut **tx)
                 .await?)
             }
+        }
 
-            /// The writer's own entry, or "not found" (also for other people's ids).
-            async fn own_entry(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str, id: &str) -> $crate::store::Result<$crate::store::EntryRecord> {
-                match Self::entry_in(tx, id).await? {
-                    Some(e) if e.author_id == user_id => Ok(e),
-                    _ => Err($crate::error::ApiError::NotFound("entry")),
-                }
+        #[async_trait::async_trait]
+        impl $crate::store::write::WriteTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
+            fn row_locks(&self) -> bool {
+                <$store>::ROW_LOCKS
             }
 
-            /// Applies the write; returns the entry as it leaves it (`None` once deleted).
-            /// Entries changed here are updated in memory too, not read back.
-            async fn apply(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                req: &$crate::store::WriteRequest,
-                out: &mut Vec<$crate::store::Published>,
-            ) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
-                use $crate::error::ApiError;
-                use $crate::store::{EventKind, Scope, WriteOp};
-                let me = req.user_id.as_str();
-                let now = req.now;
-                match &req.op {
-                    WriteOp::Create { id, kind, body, reply } => {
-                        let (couple_id, shared_at) = match reply {
-                            Some(reply) => {
-                                let target = Self::entry_in(tx, &reply.to.to_string()).await?;
-                                let target = target
-                                    .filter(|t| $crate::consent::access(t, me) == Some($crate::consent::Access::Partner))
-                                    .ok_or_else(|| ApiError::invalid("body.to", "no such entry shared with you"))?;
-                                let body: serde_json::Value = serde_json::from_str(&target.body).map_err(ApiError::internal)?;
-                                let kind: $crate::entry::Kind = serde_json::from_value(serde_json::Value::String(target.kind.clone()))
-                                    .map_err(ApiError::internal)?;
-                                $crate::entry::check_reply(reply, kind, &body)?;
-                                let current = Self::current_couple_in(tx, me).await?;
-                                if current.as_ref().map(|c| &c.id) != target.couple_id.as_ref() {
-                                    return Err(ApiError::conflict("not_paired", "you are no longer paired with the writer of that entry"));
-                                }
-                                // Replying is speaking to the partner: it is shared with them as it is sent.
-                                (target.couple_id.clone(), Some(now))
-                            }
-                            None => (Self::current_couple_in(tx, me).await?.map(|c| c.id), None),
-                        };
-                        sqlx::query(
-                            "INSERT INTO entries (id, couple_id, author_id, kind, body, reply_to, created_at, updated_at, shared_partner_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-                        )
-                        .bind(id)
-                        .bind(&couple_id)
-                        .bind(me)
-                        .bind(*kind)
-                        .bind(body)
-                        .bind(reply.as_ref().map(|r| r.to.to_string()))
-                        .bind(now)
-                        .bind(shared_at)
-                        .execute(&mut **tx)
-                        .await?;
-                        if shared_at.is_some() {
-                            Self::log_consent(tx, id, me, Scope::Partner, "share", now).await?;
-                        }
-                        // Read once: the writer's name and the couple come with it.
-                        let entry = Self::entry_in(tx, id).await?.ok_or(ApiError::NotFound("entry"))?;
-                        Self::emit(tx, me, EventKind::Entry, Some(id), Some(&entry), now, out).await?;
-                        if shared_at.is_some() {
-                            Self::emit_to_readers(tx, &entry, false, true, false, now, out).await?;
-                        }
-                        Ok(Some(entry))
-                    }
-                    WriteOp::Share { entry_id, scopes } => {
-                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
-                        let couple = Self::current_couple_in(tx, me).await?.filter(|c| c.partner_b.is_some() && c.ended_at.is_none());
-                        let couple = couple.ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before sharing"))?;
-                        if entry.couple_id.as_ref().is_some_and(|c| *c != couple.id) {
-                            // A draft never shared with anyone may follow its writer to a new
-                            // couple; anything once shared stays with the pairing it was shared in.
-                            let ever_shared: Option<i64> = sqlx::query_scalar("SELECT 1 FROM consent_log WHERE entry_id = $1 LIMIT 1")
-                                .bind(entry_id)
-                                .fetch_optional(&mut **tx)
-                                .await?;
-                            if ever_shared.is_some() {
-                                return Err(ApiError::conflict("other_couple", "this entry was shared in an earlier pairing and cannot be shared now"));
-                            }
-                        }
-                        let mut changed = Vec::new();
-                        for scope in scopes {
-                            let (shared_at, sql) = match scope {
-                                Scope::Partner => {
-                                    (&mut entry.shared_partner_at, "UPDATE entries SET shared_partner_at = $1, couple_id = $2 WHERE id = $3")
-                                }
-                                Scope::Therapist => {
-                                    (&mut entry.shared_therapist_at, "UPDATE entries SET shared_therapist_at = $1, couple_id = $2 WHERE id = $3")
-                                }
-                            };
-                            if shared_at.is_some() {
-                                continue;
-                            }
-                            *shared_at = Some(now);
-                            sqlx::query(sql).bind(now).bind(&couple.id).bind(entry_id).execute(&mut **tx).await?;
-                            Self::log_consent(tx, entry_id, me, *scope, "share", now).await?;
-                            changed.push(*scope);
-                        }
-                        if !changed.is_empty() {
-                            // The entry now belongs to the couple it was shared in.
-                            entry.couple_id = Some(couple.id.clone());
-                            entry.partner_a = Some(couple.partner_a.clone());
-                            entry.partner_b = couple.partner_b.clone();
-                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
-                            let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                            Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
-                        }
-                        Ok(Some(entry))
-                    }
-                    WriteOp::Withdraw { entry_id, scopes } => {
-                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
-                        let mut changed = Vec::new();
-                        for scope in scopes {
-                            let (shared_at, sql) = match scope {
-                                Scope::Partner => (&mut entry.shared_partner_at, "UPDATE entries SET shared_partner_at = NULL WHERE id = $1"),
-                                Scope::Therapist => (&mut entry.shared_therapist_at, "UPDATE entries SET shared_therapist_at = NULL WHERE id = $1"),
-                            };
-                            if shared_at.take().is_none() {
-                                continue;
-                            }
-                            sqlx::query(sql).bind(entry_id).execute(&mut **tx).await?;
-                            Self::log_consent(tx, entry_id, me, *scope, "withdraw", now).await?;
-                            changed.push(*scope);
-                        }
-                        if !changed.is_empty() {
-                            Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
-                            let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                            Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
-                        }
-                        Ok(Some(entry))
-                    }
-                    WriteOp::SetOutcome { entry_id, outcome } => {
-                        let mut entry = Self::own_entry(tx, me, entry_id).await?;
-                        if entry.kind != "small_step" {
-                            return Err(ApiError::invalid("outcome", "only a small step has an outcome"));
-                        }
-                        let mut step: $crate::entry::SmallStep = serde_json::from_str(&entry.body).map_err(ApiError::internal)?;
-                        step.outcome = Some(*outcome);
-                        entry.body = serde_json::to_string(&step).map_err(ApiError::internal)?;
-                        entry.updated_at = now;
-                        sqlx::query("UPDATE entries SET body = $1, updated_at = $2 WHERE id = $3")
-                            .bind(&entry.body)
-                            .bind(now)
-                            .bind(entry_id)
-                            .execute(&mut **tx)
-                            .await?;
-                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
-                        let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
-                        Self::emit_to_readers(tx, &entry, false, p, t, now, out).await?;
-                        Ok(Some(entry))
-                    }
-                    WriteOp::Delete { entry_id } => {
-                        let entry = Self::own_entry(tx, me, entry_id).await?;
-                        sqlx::query("DELETE FROM consent_log WHERE entry_id = $1").bind(entry_id).execute(&mut **tx).await?;
-                        sqlx::query("DELETE FROM entries WHERE id = $1").bind(entry_id).execute(&mut **tx).await?;
-                        Self::emit(tx, me, EventKind::Entry, Some(entry_id), None, now, out).await?;
-                        let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
-                        Self::emit_to_readers(tx, &entry, true, p, t, now, out).await?;
-                        Ok(None)
-                    }
-                }
+            async fn lock_user(&mut self, user_id: &str) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::write::LOCK_USER).bind(user_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn claim_request(&mut self, req: &$crate::store::WriteRequest, entry_id: &str) -> $crate::store::Result<bool> {
+                let claimed = sqlx::query($crate::store::write::CLAIM_REQUEST)
+                    .bind(&req.user_id)
+                    .bind(&req.request_id)
+                    .bind(&req.fingerprint)
+                    .bind(entry_id)
+                    .bind(req.now)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn request(&mut self, user_id: &str, request_id: &str) -> $crate::store::Result<(String, String)> {
+                Ok(sqlx::query_as($crate::store::write::REQUEST).bind(user_id).bind(request_id).fetch_one(&mut **self.0).await?)
+            }
+
+            async fn entry(&mut self, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
+                <$store>::entry_in(self.0, id).await
+            }
+
+            async fn current_couple(&mut self, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleRow>> {
+                <$store>::current_couple_in(self.0, user_id).await
+            }
+
+            async fn ever_shared(&mut self, entry_id: &str) -> $crate::store::Result<bool> {
+                let row: Option<i32> = sqlx::query_scalar($crate::store::write::EVER_SHARED).bind(entry_id).fetch_optional(&mut **self.0).await?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_entry(&mut self, e: &$crate::store::write::NewEntry<'_>) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::write::INSERT_ENTRY)
+                    .bind(e.id)
+                    .bind(e.couple_id)
+                    .bind(e.author_id)
+                    .bind(e.kind)
+                    .bind(e.body)
+                    .bind(&e.reply_to)
+                    .bind(e.now)
+                    .bind(e.shared_partner_at)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn share(&mut self, entry_id: &str, scope: $crate::store::Scope, now: i64, couple_id: &str) -> $crate::store::Result<()> {
+                let sql = match scope {
+                    $crate::store::Scope::Partner => $crate::store::write::SHARE_PARTNER,
+                    $crate::store::Scope::Therapist => $crate::store::write::SHARE_THERAPIST,
+                };
+                sqlx::query(sql).bind(now).bind(couple_id).bind(entry_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn withdraw(&mut self, entry_id: &str, scope: $crate::store::Scope) -> $crate::store::Result<()> {
+                let sql = match scope {
+                    $crate::store::Scope::Partner => $crate::store::write::WITHDRAW_PARTNER,
+                    $crate::store::Scope::Therapist => $crate::store::write::WITHDRAW_THERAPIST,
+                };
+                sqlx::query(sql).bind(entry_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn set_body(&mut self, entry_id: &str, body: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::write::SET_BODY).bind(body).bind(now).bind(entry_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn delete_entry(&mut self, entry_id: &str) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::write::DELETE_CONSENT).bind(entry_id).execute(&mut **self.0).await?;
+                sqlx::query($crate::store::write::DELETE_ENTRY).bind(entry_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn log_consent(&mut self, entry_id: &str, actor: &str, scope: $crate::store::Scope, action: &str, now: i64) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::write::LOG_CONSENT)
+                    .bind(entry_id)
+                    .bind(actor)
+                    .bind(scope.as_str())
+                    .bind(action)
+                    .bind(now)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn append_event(
+                &mut self,
+                user_id: &str,
+                kind: $crate::store::EventKind,
+                subject: Option<&str>,
+                visible: bool,
+                now: i64,
+            ) -> $crate::store::Result<i64> {
+                let seq: i64 = sqlx::query_scalar($crate::store::write::NEXT_SEQ).bind(user_id).fetch_one(&mut **self.0).await?;
+                sqlx::query($crate::store::write::INSERT_EVENT)
+                    .bind(user_id)
+                    .bind(seq)
+                    .bind(kind.as_str())
+                    .bind(subject)
+                    .bind(now)
+                    .bind(visible as i64)
+                    .execute(&mut **self.0)
+                    .await?;
+                // Other instances learn of it at commit (a no-op on single-instance SQLite).
+                <$store>::announce(self.0, $crate::store::EVENTS_CHANNEL, user_id).await?;
+                Ok(seq)
+            }
+
+            async fn active_therapist(&mut self, couple_id: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar($crate::store::write::ACTIVE_THERAPIST).bind(couple_id).fetch_optional(&mut **self.0).await?)
             }
         }
 
@@ -584,7 +350,7 @@ macro_rules! impl_store {
             async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
                 use $crate::store::EventKind;
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let mut out = Vec::new();
                 // Every entry disappears for whoever could read it, live.
                 let entries: Vec<$crate::store::EntryRecord> =
@@ -595,11 +361,11 @@ macro_rules! impl_store {
                     .await?;
                 sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
                 for e in &entries {
-                    Self::emit_to_readers(&mut tx, e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
+                    $crate::store::write::emit_to_readers(&mut Self::w(&mut tx), e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
                 }
                 // The couple ends, and with it any therapist's access.
                 if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
-                    Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut out).await?;
+                    $crate::store::write::emit_to_therapist(&mut Self::w(&mut tx), Some(&couple.id), now, &mut out).await?;
                     sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
@@ -611,7 +377,7 @@ macro_rules! impl_store {
                         .await?;
                     let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
                     if let Some(o) = other {
-                        Self::emit(&mut tx, &o, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut Self::w(&mut tx), &o, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 // A therapist's couples lose access to them.
@@ -629,7 +395,7 @@ macro_rules! impl_store {
                     .await?;
                 for (_, a, b) in couples {
                     for m in std::iter::once(a).chain(b) {
-                        Self::emit(&mut tx, &m, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut Self::w(&mut tx), &m, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 let sessions: Vec<String> =
@@ -723,7 +489,7 @@ macro_rules! impl_store {
                 expires_at: i64,
             ) -> $crate::store::Result<$crate::store::CoupleRow> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let couple = match Self::current_couple_in(&mut tx, user_id).await? {
                     Some(c) if c.partner_b.is_some() => {
                         return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
@@ -750,7 +516,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 // The user's other devices learn of the waiting couple.
-                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
+                $crate::store::write::emit(&mut Self::w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
@@ -758,7 +524,7 @@ macro_rules! impl_store {
             async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let invite: Option<(String, i64, Option<i64>)> =
                     sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
                         .bind(code_hash)
@@ -800,8 +566,8 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                Self::emit(&mut tx, &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
-                Self::emit(&mut tx, user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut Self::w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut Self::w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
                 tx.commit().await?;
                 Ok(couple)
@@ -809,7 +575,7 @@ macro_rules! impl_store {
 
             async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
                     return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
                 };
@@ -817,9 +583,9 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist's access ends with the couple.
-                Self::emit_to_therapist(&mut tx, Some(&couple.id), now, &mut out).await?;
+                $crate::store::write::emit_to_therapist(&mut Self::w(&mut tx), Some(&couple.id), now, &mut out).await?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(user_id)
@@ -861,7 +627,7 @@ macro_rules! impl_store {
             async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id)
                     .await?
                     .filter(|c| c.partner_b.is_some())
@@ -887,7 +653,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 let mut out = Vec::new();
-                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))
             }
@@ -895,7 +661,7 @@ macro_rules! impl_store {
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
@@ -918,9 +684,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 let mut out = Vec::new();
-                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
                 if activated.rows_affected() == 1 {
-                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut Self::w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))
@@ -929,7 +695,7 @@ macro_rules! impl_store {
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                Self::lock_with_partner(&mut tx, user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
@@ -939,10 +705,10 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 let mut out = Vec::new();
-                Self::tell_couple(&mut tx, &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist who never had access is not told of a proposal withdrawn.
                 if link.active_at.is_some() {
-                    Self::emit(&mut tx, &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut Self::w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))

@@ -3,18 +3,20 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use rusqlite::{params, OptionalExtension};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql::impl_store;
-use super::{Result, WriteRequest, WriteResult};
+use super::write::{self, NewEntry, WriteTx};
+use super::{CoupleRow, EntryRecord, EventKind, Result, Scope, WriteRequest, WriteResult};
 use crate::error::ApiError;
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Entry writes go through one writer task that commits them in groups.
-    writes: mpsc::Sender<(WriteRequest, oneshot::Sender<Result<WriteResult>>)>,
+    /// Entry writes go through one writer thread that commits them in groups.
+    writes: mpsc::Sender<Job>,
 }
 
 /// Most writes one group commit holds.
@@ -34,6 +36,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -42,8 +45,16 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(ApiError::internal)?;
+        // The migrations made the file WAL (a setting the file keeps); the rest is per connection.
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(32);
         let (writes, queue) = mpsc::channel(4 * GROUP);
-        tokio::spawn(group_commit(pool.clone(), queue));
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || group_commit(conn, queue))
+            .map_err(ApiError::internal)?;
         Ok(SqliteStore { pool, writes })
     }
 
@@ -81,14 +92,16 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, Sqlite);
 
+/// A write waiting for the writer thread, with where its answer goes.
+type Job = (WriteRequest, oneshot::Sender<Result<WriteResult>>);
+
 /// The single writer: takes every write waiting in the queue (up to `GROUP`), applies
 /// each in its own savepoint, and commits them with one fsync. A write that fails rolls
-/// back alone; a commit that fails fails them all, and none is acknowledged.
-async fn group_commit(
-    pool: SqlitePool,
-    mut queue: mpsc::Receiver<(WriteRequest, oneshot::Sender<Result<WriteResult>>)>,
-) {
-    while let Some(first) = queue.recv().await {
+/// back alone; a commit that fails fails them all, and none is acknowledged. It runs on
+/// its own thread with its own connection: through sqlx every statement would be a
+/// round trip to a worker thread, and a share is about ten statements.
+fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP {
             match queue.try_recv() {
@@ -96,40 +109,202 @@ async fn group_commit(
                 Err(_) => break,
             }
         }
-        let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => tx,
-            Err(e) => {
-                let message = e.to_string();
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(ApiError::internal(message.clone())));
-                }
-                continue;
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = e.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(ApiError::internal(message.clone())));
             }
-        };
+            continue;
+        }
         let mut results = Vec::with_capacity(batch.len());
         for (req, reply) in batch {
-            let result = match tx.begin().await {
-                Ok(mut savepoint) => match SqliteStore::write_in(&mut savepoint, &req).await {
-                    Ok(r) => savepoint.commit().await.map(|_| r).map_err(ApiError::from),
-                    // Dropping the savepoint rolls this write back, and only this one.
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e.into()),
-            };
+            let result = conn
+                .execute_batch("SAVEPOINT write")
+                .map_err(ApiError::from)
+                .and_then(|()| {
+                    let result = run_ready(write::write_in(&mut LiteTx(&mut conn), &req));
+                    let end = if result.is_ok() {
+                        "RELEASE write"
+                    } else {
+                        "ROLLBACK TO write; RELEASE write"
+                    };
+                    conn.execute_batch(end)?;
+                    result
+                });
             results.push((reply, result));
         }
-        match tx.commit().await {
+        match conn.execute_batch("COMMIT") {
             Ok(()) => {
                 for (reply, result) in results {
                     let _ = reply.send(result);
                 }
             }
             Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
                 let message = e.to_string();
                 for (reply, _) in results {
                     let _ = reply.send(Err(ApiError::internal(message.clone())));
                 }
             }
         }
+    }
+}
+
+/// Runs a future that never waits: `LiteTx`'s statements are plain blocking calls, so the
+/// shared async write logic completes in one poll on the writer thread.
+fn run_ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => unreachable!("SQLite write statements never wait"),
+    }
+}
+
+/// The writer thread's connection seen as the statements of a write.
+struct LiteTx<'a>(&'a mut rusqlite::Connection);
+
+fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRecord> {
+    Ok(EntryRecord {
+        id: row.get(0)?,
+        couple_id: row.get(1)?,
+        author_id: row.get(2)?,
+        author_name: row.get(3)?,
+        kind: row.get(4)?,
+        body: row.get(5)?,
+        reply_to: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        shared_partner_at: row.get(9)?,
+        shared_therapist_at: row.get(10)?,
+        partner_a: row.get(11)?,
+        partner_b: row.get(12)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl WriteTx for LiteTx<'_> {
+    /// One writer at a time (`BEGIN IMMEDIATE`): no row locks needed.
+    fn row_locks(&self) -> bool {
+        false
+    }
+
+    async fn lock_user(&mut self, _user_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn claim_request(&mut self, req: &WriteRequest, entry_id: &str) -> Result<bool> {
+        let mut stmt = self.0.prepare_cached(write::CLAIM_REQUEST)?;
+        let claimed = stmt.execute(params![req.user_id, req.request_id, req.fingerprint, entry_id, req.now])?;
+        Ok(claimed == 1)
+    }
+
+    async fn request(&mut self, user_id: &str, request_id: &str) -> Result<(String, String)> {
+        let mut stmt = self.0.prepare_cached(write::REQUEST)?;
+        Ok(stmt.query_row(params![user_id, request_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    async fn entry(&mut self, id: &str) -> Result<Option<EntryRecord>> {
+        let mut stmt = self.0.prepare_cached(write::ENTRY)?;
+        Ok(stmt.query_row(params![id], entry_row).optional()?)
+    }
+
+    async fn current_couple(&mut self, user_id: &str) -> Result<Option<CoupleRow>> {
+        let mut stmt = self.0.prepare_cached(write::CURRENT_COUPLE)?;
+        Ok(stmt
+            .query_row(params![user_id], |r| {
+                Ok(CoupleRow {
+                    id: r.get(0)?,
+                    partner_a: r.get(1)?,
+                    partner_b: r.get(2)?,
+                    created_at: r.get(3)?,
+                    paired_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    async fn ever_shared(&mut self, entry_id: &str) -> Result<bool> {
+        let mut stmt = self.0.prepare_cached(write::EVER_SHARED)?;
+        Ok(stmt.exists(params![entry_id])?)
+    }
+
+    async fn insert_entry(&mut self, e: &NewEntry<'_>) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(write::INSERT_ENTRY)?;
+        stmt.execute(params![
+            e.id,
+            e.couple_id,
+            e.author_id,
+            e.kind,
+            e.body,
+            e.reply_to,
+            e.now,
+            e.shared_partner_at
+        ])?;
+        Ok(())
+    }
+
+    async fn share(&mut self, entry_id: &str, scope: Scope, now: i64, couple_id: &str) -> Result<()> {
+        let sql = match scope {
+            Scope::Partner => write::SHARE_PARTNER,
+            Scope::Therapist => write::SHARE_THERAPIST,
+        };
+        self.0.prepare_cached(sql)?.execute(params![now, couple_id, entry_id])?;
+        Ok(())
+    }
+
+    async fn withdraw(&mut self, entry_id: &str, scope: Scope) -> Result<()> {
+        let sql = match scope {
+            Scope::Partner => write::WITHDRAW_PARTNER,
+            Scope::Therapist => write::WITHDRAW_THERAPIST,
+        };
+        self.0.prepare_cached(sql)?.execute(params![entry_id])?;
+        Ok(())
+    }
+
+    async fn set_body(&mut self, entry_id: &str, body: &str, now: i64) -> Result<()> {
+        self.0
+            .prepare_cached(write::SET_BODY)?
+            .execute(params![body, now, entry_id])?;
+        Ok(())
+    }
+
+    async fn delete_entry(&mut self, entry_id: &str) -> Result<()> {
+        self.0
+            .prepare_cached(write::DELETE_CONSENT)?
+            .execute(params![entry_id])?;
+        self.0.prepare_cached(write::DELETE_ENTRY)?.execute(params![entry_id])?;
+        Ok(())
+    }
+
+    async fn log_consent(&mut self, entry_id: &str, actor: &str, scope: Scope, action: &str, now: i64) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(write::LOG_CONSENT)?;
+        stmt.execute(params![entry_id, actor, scope.as_str(), action, now])?;
+        Ok(())
+    }
+
+    async fn append_event(
+        &mut self,
+        user_id: &str,
+        kind: EventKind,
+        subject: Option<&str>,
+        visible: bool,
+        now: i64,
+    ) -> Result<i64> {
+        let seq: i64 = self
+            .0
+            .prepare_cached(write::NEXT_SEQ)?
+            .query_row(params![user_id], |r| r.get(0))?;
+        let mut stmt = self.0.prepare_cached(write::INSERT_EVENT)?;
+        stmt.execute(params![user_id, seq, kind.as_str(), subject, now, visible as i64])?;
+        Ok(seq)
+    }
+
+    async fn active_therapist(&mut self, couple_id: &str) -> Result<Option<String>> {
+        let mut stmt = self.0.prepare_cached(write::ACTIVE_THERAPIST)?;
+        Ok(stmt.query_row(params![couple_id], |r| r.get(0)).optional()?)
     }
 }
