@@ -309,6 +309,8 @@ async fn create_couple(State(state): State<AppState>, auth: AuthUser) -> Result<
         .store
         .create_invite(&auth.user.id, &new_id, &hash, now, expires_at)
         .await?;
+    // The user's other open devices learn of the waiting couple.
+    state.hub.notify(std::slice::from_ref(&auth.user.id));
     let couple = state.store.couple_of(&auth.user.id).await?;
     Ok((
         StatusCode::CREATED,

@@ -10,6 +10,9 @@ use crate::error::ApiError;
 
 pub struct PgStore {
     pool: PgPool,
+    /// Names this instance in its event announcements: its own writes reach its
+    /// connections directly, so it skips them when they come back from the database.
+    origin: String,
 }
 
 impl PgStore {
@@ -22,7 +25,14 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(ApiError::internal)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            origin: uuid::Uuid::new_v4().simple().to_string(),
+        })
+    }
+
+    fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Row locks (the user row bumped by each event) order concurrent writers.
@@ -35,7 +45,7 @@ impl PgStore {
     /// Concurrent transactions on several connections: PostgreSQL groups their WAL flushes.
     async fn commit_write(&self, req: &super::WriteRequest) -> Result<super::WriteResult> {
         let mut tx = self.begin_write().await?;
-        let result = super::write::write_in(&mut Self::w(&mut tx), req).await?;
+        let result = super::write::write_in(&mut self.w(&mut tx), req).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -56,19 +66,30 @@ impl PgStore {
     async fn signals(&self) -> Result<Option<BoxStream<'static, Signal>>> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen_all([EVENTS_CHANNEL, SESSIONS_CHANNEL]).await?;
-        let stream = futures_util::stream::unfold(listener, |mut listener| async move {
-            let signal = match listener.try_recv().await {
-                Ok(Some(n)) if n.channel() == SESSIONS_CHANNEL => Signal::SessionEnded(n.payload().to_string()),
-                Ok(Some(n)) => Signal::Events(n.payload().to_string()),
-                // The connection dropped; the next call reconnects and re-listens.
-                Ok(None) => Signal::Resync,
-                Err(e) => {
-                    tracing::warn!(error = %e, "notification listener failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    Signal::Resync
-                }
-            };
-            Some((signal, listener))
+        let origin = self.origin.clone();
+        let stream = futures_util::stream::unfold(listener, move |mut listener| {
+            let origin = origin.clone();
+            async move {
+                let signal = loop {
+                    break match listener.try_recv().await {
+                        Ok(Some(n)) if n.channel() == SESSIONS_CHANNEL => Signal::SessionEnded(n.payload().to_string()),
+                        Ok(Some(n)) => match n.payload().split_once(' ') {
+                            // This instance's own write: its connections have it already.
+                            Some((from, _)) if from == origin => continue,
+                            Some((_, user)) => Signal::Events(user.to_string()),
+                            None => Signal::Events(n.payload().to_string()),
+                        },
+                        // The connection dropped; the next call reconnects and re-listens.
+                        Ok(None) => Signal::Resync,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "notification listener failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            Signal::Resync
+                        }
+                    };
+                };
+                Some((signal, listener))
+            }
         });
         Ok(Some(stream.boxed()))
     }

@@ -72,15 +72,16 @@ impl EventRow {
 }
 
 /// A sqlx transaction seen as the statements of a write (`write::WriteTx`).
-pub(crate) struct SqlxTx<'a, 'c, DB: sqlx::Database>(pub &'a mut sqlx::Transaction<'c, DB>);
+/// The second field names this instance in its announcements, so it can skip its own.
+pub(crate) struct SqlxTx<'a, 'c, DB: sqlx::Database>(pub &'a mut sqlx::Transaction<'c, DB>, pub &'a str);
 
 /// The store types `impl_store!` expands for, with their write-commit strategy.
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
             /// The write statements on this sqlx transaction.
-            fn w<'a, 'c>(tx: &'a mut sqlx::Transaction<'c, $db>) -> $crate::store::sql::SqlxTx<'a, 'c, $db> {
-                $crate::store::sql::SqlxTx(tx)
+            fn w<'a, 'c>(&'a self, tx: &'a mut sqlx::Transaction<'c, $db>) -> $crate::store::sql::SqlxTx<'a, 'c, $db> {
+                $crate::store::sql::SqlxTx(tx, self.origin())
             }
 
             async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
@@ -219,7 +220,7 @@ macro_rules! impl_store {
                     .execute(&mut **self.0)
                     .await?;
                 // Other instances learn of it at commit (a no-op on single-instance SQLite).
-                <$store>::announce(self.0, $crate::store::EVENTS_CHANNEL, user_id).await?;
+                <$store>::announce(self.0, $crate::store::EVENTS_CHANNEL, &format!("{} {user_id}", self.1)).await?;
                 Ok(seq)
             }
 
@@ -350,7 +351,7 @@ macro_rules! impl_store {
             async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
                 use $crate::store::EventKind;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let mut out = Vec::new();
                 // Every entry disappears for whoever could read it, live.
                 let entries: Vec<$crate::store::EntryRecord> =
@@ -361,11 +362,11 @@ macro_rules! impl_store {
                     .await?;
                 sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
                 for e in &entries {
-                    $crate::store::write::emit_to_readers(&mut Self::w(&mut tx), e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
+                    $crate::store::write::emit_to_readers(&mut self.w(&mut tx), e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
                 }
                 // The couple ends, and with it any therapist's access.
                 if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
-                    $crate::store::write::emit_to_therapist(&mut Self::w(&mut tx), Some(&couple.id), now, &mut out).await?;
+                    $crate::store::write::emit_to_therapist(&mut self.w(&mut tx), Some(&couple.id), now, &mut out).await?;
                     sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
@@ -377,7 +378,7 @@ macro_rules! impl_store {
                         .await?;
                     let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
                     if let Some(o) = other {
-                        $crate::store::write::emit(&mut Self::w(&mut tx), &o, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut self.w(&mut tx), &o, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 // A therapist's couples lose access to them.
@@ -395,7 +396,7 @@ macro_rules! impl_store {
                     .await?;
                 for (_, a, b) in couples {
                     for m in std::iter::once(a).chain(b) {
-                        $crate::store::write::emit(&mut Self::w(&mut tx), &m, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut self.w(&mut tx), &m, EventKind::Couple, None, None, now, &mut out).await?;
                     }
                 }
                 let sessions: Vec<String> =
@@ -489,7 +490,7 @@ macro_rules! impl_store {
                 expires_at: i64,
             ) -> $crate::store::Result<$crate::store::CoupleRow> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = match Self::current_couple_in(&mut tx, user_id).await? {
                     Some(c) if c.partner_b.is_some() => {
                         return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
@@ -516,7 +517,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 // The user's other devices learn of the waiting couple.
-                $crate::store::write::emit(&mut Self::w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
@@ -524,7 +525,7 @@ macro_rules! impl_store {
             async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let invite: Option<(String, i64, Option<i64>)> =
                     sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
                         .bind(code_hash)
@@ -566,8 +567,8 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                $crate::store::write::emit(&mut Self::w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
-                $crate::store::write::emit(&mut Self::w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
                 tx.commit().await?;
                 Ok(couple)
@@ -575,7 +576,7 @@ macro_rules! impl_store {
 
             async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
                     return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
                 };
@@ -583,9 +584,9 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist's access ends with the couple.
-                $crate::store::write::emit_to_therapist(&mut Self::w(&mut tx), Some(&couple.id), now, &mut out).await?;
+                $crate::store::write::emit_to_therapist(&mut self.w(&mut tx), Some(&couple.id), now, &mut out).await?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(user_id)
@@ -627,7 +628,7 @@ macro_rules! impl_store {
             async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id)
                     .await?
                     .filter(|c| c.partner_b.is_some())
@@ -653,7 +654,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))
             }
@@ -661,7 +662,7 @@ macro_rules! impl_store {
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
@@ -684,9 +685,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 if activated.rows_affected() == 1 {
-                    $crate::store::write::emit(&mut Self::w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))
@@ -695,7 +696,7 @@ macro_rules! impl_store {
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut Self::w(&mut tx), user_id, None).await?;
+                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
@@ -705,10 +706,10 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut Self::w(&mut tx), &couple, now, &mut out).await?;
+                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist who never had access is not told of a proposal withdrawn.
                 if link.active_at.is_some() {
-                    $crate::store::write::emit(&mut Self::w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))

@@ -93,6 +93,11 @@ impl SqliteStore {
         rx.await.map_err(|_| ApiError::internal("the writer task stopped"))?
     }
 
+    /// Only one instance uses a SQLite file: it announces nothing, so needs no name.
+    fn origin(&self) -> &str {
+        ""
+    }
+
     /// Only one instance uses a SQLite file: nothing to tell others.
     async fn announce(_tx: &mut Transaction<'_, Sqlite>, _channel: &str, _payload: &str) -> Result<()> {
         Ok(())
