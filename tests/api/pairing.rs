@@ -16,9 +16,17 @@ async fn pair_with_a_code_and_a_third_is_refused(backend: Backend) {
     let ana = app.partner("Ana").await;
     let ben = app.partner("Ben").await;
     let cal = app.partner("Cal").await;
+    // Ana's other device is open the whole time: it hears of each change live.
+    let mut ana_phone = ana.ws(None).await;
 
     let (status, first) = ana.client.post("/api/couple", json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
+    let waiting = ana_phone.next_event().await;
+    assert_eq!(
+        (waiting["event"].as_str(), waiting["couple"]["status"].as_str()),
+        (Some("couple"), Some("waiting")),
+        "{waiting}"
+    );
     // Asking again while waiting gives a new code and retires the old one.
     let (_, second) = ana.client.post("/api/couple", json!({})).await;
     assert_eq!(first["couple"]["id"], second["couple"]["id"]);
@@ -45,6 +53,10 @@ async fn pair_with_a_code_and_a_third_is_refused(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["couple"]["status"], "paired");
     assert_eq!(body["couple"]["partner"]["display_name"], "Ana");
+    // The second request for a code told the phone too; then the join.
+    ana_phone.next_event().await;
+    let paired = ana_phone.next_event().await;
+    assert_eq!(paired["couple"]["partner"]["display_name"], "Ben", "{paired}");
 
     let (status, body) = cal.client.post("/api/couple/join", json!({ "code": code })).await;
     assert_eq!(status, StatusCode::CONFLICT);
