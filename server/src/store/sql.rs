@@ -107,12 +107,10 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl $crate::store::write::WriteTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
-            fn row_locks(&self) -> bool {
-                <$store>::ROW_LOCKS
-            }
-
-            async fn lock_user(&mut self, user_id: &str) -> $crate::store::Result<()> {
-                sqlx::query($crate::store::write::LOCK_USER).bind(user_id).execute(&mut **self.0).await?;
+            async fn lock_writers(&mut self, user_id: &str, entry_id: Option<&str>) -> $crate::store::Result<()> {
+                if <$store>::ROW_LOCKS {
+                    sqlx::query($crate::store::write::LOCK_WRITERS).bind(user_id).bind(entry_id).execute(&mut **self.0).await?;
+                }
                 Ok(())
             }
 
@@ -351,7 +349,7 @@ macro_rules! impl_store {
             async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
                 use $crate::store::EventKind;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let mut out = Vec::new();
                 // Every entry disappears for whoever could read it, live.
                 let entries: Vec<$crate::store::EntryRecord> =
@@ -490,7 +488,7 @@ macro_rules! impl_store {
                 expires_at: i64,
             ) -> $crate::store::Result<$crate::store::CoupleRow> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = match Self::current_couple_in(&mut tx, user_id).await? {
                     Some(c) if c.partner_b.is_some() => {
                         return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
@@ -525,7 +523,7 @@ macro_rules! impl_store {
             async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let invite: Option<(String, i64, Option<i64>)> =
                     sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
                         .bind(code_hash)
@@ -576,7 +574,7 @@ macro_rules! impl_store {
 
             async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
                     return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
                 };
@@ -628,7 +626,7 @@ macro_rules! impl_store {
             async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id)
                     .await?
                     .filter(|c| c.partner_b.is_some())
@@ -662,7 +660,7 @@ macro_rules! impl_store {
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
                 let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
@@ -696,7 +694,7 @@ macro_rules! impl_store {
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::lock_with_partner(&mut self.w(&mut tx), user_id, None).await?;
+                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
                 sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")

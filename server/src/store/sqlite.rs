@@ -222,11 +222,7 @@ fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRecord> {
 #[async_trait::async_trait]
 impl WriteTx for LiteTx<'_> {
     /// One writer at a time (`BEGIN IMMEDIATE`): no row locks needed.
-    fn row_locks(&self) -> bool {
-        false
-    }
-
-    async fn lock_user(&mut self, _user_id: &str) -> Result<()> {
+    async fn lock_writers(&mut self, _user_id: &str, _entry_id: Option<&str>) -> Result<()> {
         Ok(())
     }
 

@@ -11,7 +11,16 @@ use super::{
 };
 use crate::error::ApiError;
 
-pub(crate) const LOCK_USER: &str = "UPDATE users SET event_seq = event_seq WHERE id = $1";
+/// Locks, in id order, the rows of the writer and of everyone their change may notify:
+/// their current partner and the partners of the entry's couple. `NO KEY`: the lock an
+/// update of `event_seq` takes, which lets other writers' foreign-key checks through.
+pub(crate) const LOCK_WRITERS: &str = "SELECT id FROM users WHERE id IN (\
+     SELECT id FROM users WHERE id = $1 \
+     UNION SELECT c.partner_a FROM users me JOIN couples c ON c.id = me.couple_id WHERE me.id = $1 \
+     UNION SELECT c.partner_b FROM users me JOIN couples c ON c.id = me.couple_id WHERE me.id = $1 \
+     UNION SELECT c.partner_a FROM entries e JOIN couples c ON c.id = e.couple_id WHERE e.id = $2 \
+     UNION SELECT c.partner_b FROM entries e JOIN couples c ON c.id = e.couple_id WHERE e.id = $2) \
+     ORDER BY id FOR NO KEY UPDATE";
 pub(crate) const CLAIM_REQUEST: &str = "INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, request_id) DO NOTHING";
 pub(crate) const REQUEST: &str = "SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2";
@@ -52,10 +61,11 @@ pub struct NewEntry<'a> {
 /// The statements of a write, inside a transaction the backend began and will end.
 #[async_trait]
 pub trait WriteTx: Send {
-    /// Whether concurrent writers must order themselves by locking user rows (PostgreSQL);
-    /// a backend with one writer at a time needs no row locks.
-    fn row_locks(&self) -> bool;
-    async fn lock_user(&mut self, user_id: &str) -> Result<()>;
+    /// Where writers run concurrently (PostgreSQL), locks the rows of the writer and of
+    /// everyone their change may notify, in id order: two partners writing at once would
+    /// otherwise each hold their own row and wait for the other's (a deadlock). A backend
+    /// with one writer at a time does nothing.
+    async fn lock_writers(&mut self, user_id: &str, entry_id: Option<&str>) -> Result<()>;
     /// Records the request id; false when it was recorded already.
     async fn claim_request(&mut self, req: &WriteRequest, entry_id: &str) -> Result<bool>;
     /// The fingerprint and entry id recorded with a request id.
@@ -85,7 +95,7 @@ pub trait WriteTx: Send {
 
 /// One entry write inside the caller's transaction (the caller ends it).
 pub async fn write_in<T: WriteTx>(tx: &mut T, req: &WriteRequest) -> Result<WriteResult> {
-    lock_with_partner(tx, &req.user_id, req.op.entry_id()).await?;
+    tx.lock_writers(&req.user_id, req.op.entry_id()).await?;
     // Claim the request id first: one statement in the usual case, and a failed write
     // rolls the claim back with everything else.
     let entry_id = match &req.op {
@@ -116,33 +126,6 @@ pub async fn write_in<T: WriteTx>(tx: &mut T, req: &WriteRequest) -> Result<Writ
         replayed: false,
         events,
     })
-}
-
-/// Takes the row locks of the user and everyone their change may notify, in id order:
-/// two partners writing at once would otherwise each hold their own row and wait for the
-/// other's (a deadlock on PostgreSQL).
-pub async fn lock_with_partner<T: WriteTx>(tx: &mut T, user_id: &str, entry_id: Option<&str>) -> Result<()> {
-    if !tx.row_locks() {
-        return Ok(());
-    }
-    let mut ids = vec![user_id.to_string()];
-    if let Some(c) = tx.current_couple(user_id).await? {
-        ids.push(c.partner_a);
-        ids.extend(c.partner_b);
-    }
-    if let Some(e) = match entry_id {
-        Some(id) => tx.entry(id).await?,
-        None => None,
-    } {
-        ids.extend(e.partner_a);
-        ids.extend(e.partner_b);
-    }
-    ids.sort();
-    ids.dedup();
-    for id in &ids {
-        tx.lock_user(id).await?;
-    }
-    Ok(())
 }
 
 /// Appends an event to one user's stream (the user row lock orders the stream) and adds it
