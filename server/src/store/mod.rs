@@ -1,9 +1,11 @@
 //! Storage: one `Store` trait, one implementation per backend, chosen by URL scheme.
 //!
-//! Both backends run the same SQL (written once in `sql.rs`; `$N` placeholders work on
-//! both), differing only in how they connect, migrate and begin a write transaction.
-//! The database is the source of truth for each user's event stream: a write and the
-//! events it causes commit together, and delivery reads them back by sequence number.
+//! Both backends run the same SQL (written once: `sql.rs` for what goes through sqlx,
+//! `write.rs` for the entry writes, whose statements SQLite's writer thread runs through
+//! rusqlite; `$N` placeholders work everywhere), differing only in how they connect,
+//! migrate and commit. The database is the source of truth for each user's event stream:
+//! a write and the events it causes commit together; live delivery takes them from the
+//! write, and resume reads them back by sequence number.
 
 mod postgres;
 mod sql;

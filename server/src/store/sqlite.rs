@@ -89,8 +89,8 @@ impl SqliteStore {
         self.writes
             .send((req.clone(), tx))
             .await
-            .map_err(|_| ApiError::internal("the writer task stopped"))?;
-        rx.await.map_err(|_| ApiError::internal("the writer task stopped"))?
+            .map_err(|_| ApiError::internal("the writer thread stopped"))?;
+        rx.await.map_err(|_| ApiError::internal("the writer thread stopped"))?
     }
 
     /// Only one instance uses a SQLite file: it announces nothing, so needs no name.
