@@ -142,31 +142,39 @@ fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) 
             continue;
         }
         let mut results = Vec::with_capacity(batch.len());
+        // Set when a savepoint could not be ended: what it holds is unknown, so the whole
+        // group is rolled back rather than committed.
+        let mut broken: Option<String> = None;
         for (req, reply) in batch {
-            let result = conn
-                .execute_batch("SAVEPOINT write")
-                .map_err(ApiError::from)
-                .and_then(|()| {
+            let result = match conn.execute_batch("SAVEPOINT write") {
+                Ok(()) => {
                     let result = run_ready(write::write_in(&mut LiteTx(&mut conn), &req));
                     let end = if result.is_ok() {
                         "RELEASE write"
                     } else {
                         "ROLLBACK TO write; RELEASE write"
                     };
-                    conn.execute_batch(end)?;
+                    if let Err(e) = conn.execute_batch(end) {
+                        broken = Some(e.to_string());
+                    }
                     result
-                });
+                }
+                Err(e) => Err(e.into()),
+            };
             results.push((reply, result));
         }
-        match conn.execute_batch("COMMIT") {
+        let outcome = match broken {
+            Some(message) => Err(message),
+            None => conn.execute_batch("COMMIT").map_err(|e| e.to_string()),
+        };
+        match outcome {
             Ok(()) => {
                 for (reply, result) in results {
                     let _ = reply.send(result);
                 }
             }
-            Err(e) => {
+            Err(message) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                let message = e.to_string();
                 for (reply, _) in results {
                     let _ = reply.send(Err(ApiError::internal(message.clone())));
                 }
