@@ -42,9 +42,15 @@ const INBOX: usize = 256;
 struct Conn {
     id: u64,
     session: String,
-    wake: Arc<Notify>,
-    inbox: Arc<Mutex<Inbox>>,
+    mailbox: Arc<Mailbox>,
     kick: CancellationToken,
+}
+
+/// Where the hub leaves a connection's events, and how it wakes it.
+#[derive(Default)]
+struct Mailbox {
+    inbox: Mutex<Inbox>,
+    wake: Notify,
 }
 
 /// Events handed over by this instance's writes, waiting for the connection to send them.
@@ -55,8 +61,9 @@ struct Inbox {
     stale: bool,
 }
 
-impl Conn {
-    fn wake(&self, event: Option<&StoredEvent>) {
+impl Mailbox {
+    /// Queues the event (or, without one or when full, marks the stream stale) and wakes.
+    fn deliver(&self, event: Option<&StoredEvent>) {
         {
             let mut inbox = self.inbox.lock().expect("inbox lock");
             match event {
@@ -65,6 +72,12 @@ impl Conn {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// What was handed over since the last call, and whether the store must be read.
+    fn take(&self) -> (Vec<StoredEvent>, bool) {
+        let mut inbox = self.inbox.lock().expect("inbox lock");
+        (std::mem::take(&mut inbox.events), std::mem::take(&mut inbox.stale))
     }
 }
 
@@ -81,17 +94,8 @@ pub struct Registration {
     hub: Arc<Hub>,
     user: String,
     id: u64,
-    wake: Arc<Notify>,
-    inbox: Arc<Mutex<Inbox>>,
+    mailbox: Arc<Mailbox>,
     kick: CancellationToken,
-}
-
-impl Registration {
-    /// What was handed over since the last call, and whether the store must be read.
-    fn take(&self) -> (Vec<StoredEvent>, bool) {
-        let mut inbox = self.inbox.lock().expect("inbox lock");
-        (std::mem::take(&mut inbox.events), std::mem::take(&mut inbox.stale))
-    }
 }
 
 impl Drop for Registration {
@@ -109,14 +113,12 @@ impl Drop for Registration {
 impl Hub {
     pub fn register(self: &Arc<Self>, user: &str, session: &str) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
-        let inbox = Arc::new(Mutex::new(Inbox::default()));
+        let mailbox = Arc::new(Mailbox::default());
         let kick = self.shutdown.child_token();
         let conn = Conn {
             id,
             session: session.to_string(),
-            wake: wake.clone(),
-            inbox: inbox.clone(),
+            mailbox: mailbox.clone(),
             kick: kick.clone(),
         };
         self.conns
@@ -129,8 +131,7 @@ impl Hub {
             hub: self.clone(),
             user: user.to_string(),
             id,
-            wake,
-            inbox,
+            mailbox,
             kick,
         }
     }
@@ -140,7 +141,7 @@ impl Hub {
         let conns = self.conns.lock().expect("hub lock");
         for user in users {
             for c in conns.get(user).into_iter().flatten() {
-                c.wake(None);
+                c.mailbox.deliver(None);
             }
         }
     }
@@ -150,7 +151,7 @@ impl Hub {
         let conns = self.conns.lock().expect("hub lock");
         for p in events {
             for c in conns.get(&p.user).into_iter().flatten() {
-                c.wake(Some(&p.event));
+                c.mailbox.deliver(Some(&p.event));
             }
         }
     }
@@ -158,7 +159,7 @@ impl Hub {
     /// Wakes every open connection (after notifications may have been missed).
     pub fn notify_all(&self) {
         for c in self.conns.lock().expect("hub lock").values().flatten() {
-            c.wake(None);
+            c.mailbox.deliver(None);
         }
     }
 
@@ -352,7 +353,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
     // The first round reads the store: events committed before this connection registered.
     let mut read_store = true;
     loop {
-        let (handed, stale) = reg.take();
+        let (handed, stale) = reg.mailbox.take();
         if !read_store && !stale {
             // Handed-over events that follow the cursor without a gap go straight out.
             let mut events: Vec<StoredEvent> = handed.into_iter().filter(|e| e.seq > cursor).collect();
@@ -415,7 +416,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                     }
                 }
             }
-            _ = reg.wake.notified() => Flow::Continue,
+            _ = reg.mailbox.wake.notified() => Flow::Continue,
             _ = ping.tick() => {
                 let session_ok = matches!(AuthUser::from_token_hash(&state, &auth.token_hash).await, Ok(Some(_)));
                 if !session_ok {

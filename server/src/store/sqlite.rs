@@ -39,6 +39,13 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_path_buf();
+        // The writer thread opens the file a second time: an in-memory database would be
+        // a different, empty one there.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(ApiError::BadRequest(
+                "SQLite needs a file (e.g. sqlite://tandem.db), not an in-memory database".into(),
+            ));
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
