@@ -707,14 +707,14 @@ fn socketio(args: &Args, summary: &mut Vec<String>) {
         .stdout(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("node load client");
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut m0 = sys::Meter::take(p.pid, &[]);
+        let mut m0 = sys::Meter::take(p.pid);
         let mut best = 0.0;
         for line in out.lines() {
             let Ok(line) = line else { break };
             if line.starts_with("STEP_START") {
-                m0 = sys::Meter::take(p.pid, &[]);
+                m0 = sys::Meter::take(p.pid);
             } else if let Some(js) = line.strip_prefix("STEP ") {
-                let m1 = sys::Meter::take(p.pid, &[]);
+                let m1 = sys::Meter::take(p.pid);
                 let v: serde_json::Value = serde_json::from_str(js).unwrap();
                 let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
                 let delivered = f("delivered");

@@ -304,7 +304,7 @@ pub async fn run_step(
     };
     *fleet.current.write().unwrap() = Some(step.clone());
     tokio::time::sleep_until(step.t0).await;
-    let m0 = crate::sys::Meter::take(server_pid, &[]);
+    let m0 = crate::sys::Meter::take(server_pid);
     for (k, msg) in messages.into_iter().enumerate() {
         let due = step.intended(k);
         if due > Instant::now() {
@@ -322,7 +322,7 @@ pub async fn run_step(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let m1 = crate::sys::Meter::take(server_pid, &[]);
+    let m1 = crate::sys::Meter::take(server_pid);
     // Late stragglers would be counted as lost; give the pipeline a beat before clearing.
     *fleet.current.write().unwrap() = None;
     let rate = 1.0 / step.interval.as_secs_f64();

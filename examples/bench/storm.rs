@@ -119,7 +119,7 @@ pub async fn run(
 
     // 4. Everyone resumes at once.
     let retries = Arc::new(AtomicUsize::new(0));
-    let m0 = crate::sys::Meter::take(pid, &[]);
+    let m0 = crate::sys::Meter::take(pid);
     let t0 = Instant::now();
     let mut hs = Vec::new();
     for (i, (c, _)) in partners.iter().enumerate() {
@@ -197,7 +197,7 @@ pub async fn run(
         }
     }
     // The 300 ms duplicate watch runs after each catch-up; it is not in the times.
-    let m1 = crate::sys::Meter::take(pid, &[]);
+    let m1 = crate::sys::Meter::take(pid);
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let q = |p: f64| {
         times

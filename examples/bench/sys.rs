@@ -62,16 +62,14 @@ pub struct Meter {
     pub at: Instant,
     pub server: f64,
     pub client: f64,
-    pub extra: f64,
 }
 
 impl Meter {
-    pub fn take(server_pid: u32, extra_pids: &[u32]) -> Meter {
+    pub fn take(server_pid: u32) -> Meter {
         Meter {
             at: Instant::now(),
             server: cpu_secs(server_pid),
             client: cpu_secs(self_pid()),
-            extra: extra_pids.iter().map(|p| cpu_secs(*p)).sum(),
         }
     }
 }
