@@ -1,16 +1,19 @@
 //! The therapist summary: figures, charts and exports built only from entries shared
-//! with scope `therapist` (the caller passes nothing else), for a chosen period.
+//! with scope `therapist` that its reader may see (`consent::in_summary`), for a chosen
+//! period.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
+use crate::consent;
 use crate::entry::{Emotion, FeltAppreciated, Intimacy, Outcome, ShownBy, WouldHelp};
 use crate::store::EntryRecord;
 use crate::time::rfc3339;
 
-/// The period a summary covers, in Unix milliseconds, `from` inclusive, `to` exclusive.
+/// The period a summary covers, in Unix milliseconds, `from` inclusive, `to` exclusive,
+/// against the time each entry was shared with the therapist.
 #[derive(Debug, Clone)]
 pub struct Period {
     pub from: i64,
@@ -38,16 +41,26 @@ pub fn therapist_view(e: &EntryRecord) -> Value {
     })
 }
 
-/// The entries a summary of `period` counts: those written in it, and the replies to them.
-pub fn select<'a>(all: &'a [EntryRecord], period: &Period) -> Vec<&'a EntryRecord> {
-    let roots: HashSet<&str> = all
+/// The entries a summary of `period` counts for its reader: of the couple's entries
+/// (`all`) those `consent::in_summary` lets them see, each entry (not a reply) shared with
+/// the therapist during the period, with the replies to it (a reply counts in the period
+/// of the entry it answers, whenever it was shared itself).
+pub fn select<'a>(
+    all: &'a [EntryRecord],
+    viewer: &str,
+    reader_is_therapist: bool,
+    period: &Period,
+) -> Vec<&'a EntryRecord> {
+    let readable = consent::in_summary(all, viewer, reader_is_therapist);
+    let in_period = |e: &EntryRecord| e.shared_therapist_at.is_some_and(|t| t >= period.from && t < period.to);
+    let roots: HashSet<&str> = readable
         .iter()
-        .filter(|e| e.kind != "reply" && e.created_at >= period.from && e.created_at < period.to)
+        .filter(|e| e.kind != "reply" && in_period(e))
         .map(|e| e.id.as_str())
         .collect();
-    all.iter()
+    readable
+        .into_iter()
         .filter(|e| roots.contains(e.id.as_str()) || e.reply_to.as_deref().is_some_and(|t| roots.contains(t)))
-        .filter(|e| e.shared_therapist_at.is_some())
         .collect()
 }
 
@@ -201,9 +214,18 @@ fn support_label(s: &str) -> &'static str {
     }
 }
 
-/// The whole summary as JSON (charts included as SVG markup).
-pub fn build(couple_id: &str, members: &Members, all: &[EntryRecord], period: &Period, now: i64) -> Value {
-    let entries = select(all, period);
+/// The whole summary as JSON (charts included as SVG markup), as `viewer` (the therapist
+/// when `reader_is_therapist`, else a partner) may read it, from the couple's entries `all`.
+pub fn build(
+    couple_id: &str,
+    members: &Members,
+    all: &[EntryRecord],
+    viewer: &str,
+    reader_is_therapist: bool,
+    period: &Period,
+    now: i64,
+) -> Value {
+    let entries = select(all, viewer, reader_is_therapist, period);
     let by_id: HashMap<&str, &EntryRecord> = entries.iter().map(|e| (e.id.as_str(), *e)).collect();
     let partners: Vec<Value> = members
         .iter()
@@ -314,8 +336,15 @@ fn line_chart(
     labels: &[&str],
 ) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 260.0, 110.0, 20.0, 40.0, 50.0);
-    let span = (period.to - period.from).max(1) as f64;
-    let x = |t: i64| left + (t - period.from) as f64 / span * (w - left - right);
+    // Points sit at the time each check-in was written, which may precede the period (it
+    // counts from when it was shared): the axis then starts at the earliest.
+    let start = entries
+        .iter()
+        .filter(|e| e.kind == "check_in")
+        .map(|e| e.created_at)
+        .fold(period.from, i64::min);
+    let span = (period.to - start).max(1) as f64;
+    let x = |t: i64| left + (t - start) as f64 / span * (w - left - right);
     let y = |v: i64| top + (hi - v) as f64 / (hi - lo) as f64 * (h - top - bottom);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"t-{field} d-{field}\" class=\"chart\">\

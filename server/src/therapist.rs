@@ -76,7 +76,8 @@ async fn revoke(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
     couple_reply(&state, &auth, StatusCode::OK).await
 }
 
-/// A therapist's couples, with when each last shared something new with them.
+/// A therapist's couples, with when each last shared something new with them: the latest
+/// time an entry the summary counts was shared with the therapist.
 async fn couples(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     if auth.user.role != "therapist" {
         return Err(ApiError::Forbidden("only therapists have a list of couples"));
@@ -145,8 +146,9 @@ struct PeriodQuery {
 }
 
 /// A custom period bound: a calendar day (UTC; `to` includes the whole day) or an exact
-/// RFC 3339 time (so a page can keep "since the last view" as it first loaded).
-fn parse_bound(field: &str, value: Option<&str>, end: bool) -> Result<i64, ApiError> {
+/// RFC 3339 time (so a page can keep "since the last view" as it first loaded; an exact
+/// `to` is excluded). Also says whether it was an exact time.
+fn parse_bound(field: &str, value: Option<&str>, end: bool) -> Result<(i64, bool), ApiError> {
     let value = value.ok_or_else(|| ApiError::invalid(field, "a custom period needs from and to, like 2026-11-01"))?;
     if value.contains('T') {
         let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
@@ -155,11 +157,14 @@ fn parse_bound(field: &str, value: Option<&str>, end: bool) -> Result<i64, ApiEr
                 "must be a date like 2026-11-01 or a time like 2026-11-01T09:30:00Z",
             )
         })?;
-        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+        return Ok(((t.unix_timestamp_nanos() / 1_000_000) as i64, true));
     }
     let date = time::Date::parse(value, format_description!("[year]-[month]-[day]"))
         .map_err(|_| ApiError::invalid(field, "must be a date like 2026-11-01"))?;
-    Ok(date.midnight().assume_utc().unix_timestamp() * 1000 + if end { DAY } else { 0 })
+    Ok((
+        date.midnight().assume_utc().unix_timestamp() * 1000 + if end { DAY } else { 0 },
+        false,
+    ))
 }
 
 async fn period(state: &AppState, couple_id: &str, q: &PeriodQuery, now: i64) -> Result<Period, ApiError> {
@@ -184,10 +189,17 @@ async fn period(state: &AppState, couple_id: &str, q: &PeriodQuery, now: i64) ->
             }
         }
         "custom" => {
-            let from = parse_bound("from", q.from.as_deref(), false)?;
-            let to = parse_bound("to", q.to.as_deref(), true)?;
+            let (from, _) = parse_bound("from", q.from.as_deref(), false)?;
+            let (to, exact) = parse_bound("to", q.to.as_deref(), true)?;
+            // A date `to` covers its whole day, so `from` == `to` is one day; an exact `to`
+            // is excluded, so the same exact time at both ends would be an empty period.
             if to <= from {
-                return Err(ApiError::invalid("to", "must not be before from"));
+                let why = if exact {
+                    "must be after from"
+                } else {
+                    "must not be before from"
+                };
+                return Err(ApiError::invalid("to", why));
             }
             Period {
                 from,
@@ -223,7 +235,8 @@ async fn build(
     let now = now_ms();
     let period = period(state, &couple_id, q, now).await?;
     let entries = state.store.therapist_entries(&couple_id).await?;
-    let summary = summary::build(&couple_id, &members, &entries, &period, now);
+    let therapist = matches!(reader, Reader::Therapist);
+    let summary = summary::build(&couple_id, &members, &entries, &auth.user.id, therapist, &period, now);
     match reader {
         Reader::Therapist => {
             state
@@ -287,17 +300,26 @@ async fn export_csv(
     Ok(attachment("tandem-summary.csv", "text/csv; charset=utf-8", body))
 }
 
-/// The log of the therapist's readings, for the partners.
+/// The log of the therapist's readings, for the partners, who stay its readers after the
+/// couple ends (unpaired, or the other partner's account deleted).
 async fn views(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(couple_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (reader, _) = reader(&state, &auth, &couple_id).await?;
-    if let Reader::Therapist = reader {
+    let id = uuid::Uuid::parse_str(&couple_id)
+        .map_err(|_| ApiError::NotFound("summary"))?
+        .to_string();
+    let couple = state.store.couple_members(&id).await?.map(|(c, _)| c);
+    let partner = couple.as_ref().is_some_and(|c| {
+        c.partner_b.is_some() && (c.partner_a == auth.user.id || c.partner_b.as_deref() == Some(auth.user.id.as_str()))
+    });
+    if !partner {
+        // The couple's active therapist is told the log is not theirs; anyone else, 404.
+        reader(&state, &auth, &couple_id).await?;
         return Err(ApiError::Forbidden("the view log is for the partners"));
     }
-    let views = state.store.summary_views(&couple_id.to_lowercase()).await?;
+    let views = state.store.summary_views(&id).await?;
     let views: Vec<Value> = views
         .iter()
         .map(|v| {

@@ -376,10 +376,17 @@ async fn a_therapist_reads_the_summary_until_it_is_revoked() {
         std::fs::write(dir.join("summary-print.pdf"), &pdf).expect("write the PDF");
     }
 
-    // --- Ben sees the same summary, and when Dr Lee looked at it.
+    // --- Ben sees the summary minus what Ana shared with Dr Lee alone ("Counted one",
+    // mood 2): Ana's average is her mood-4 check-in's, and the couple has one check-in
+    // fewer. He also sees when Dr Lee looked at it.
     ben_phone.tap_css("#open-summary").await;
-    ben_phone.see_exactly(&cell(&ana.id, "mood_average"), "3.0").await;
-    ben_phone.see_exactly(&cell("couple", "check_ins"), "4").await;
+    ben_phone.see_exactly(&cell(&ana.id, "mood_average"), "4.0").await;
+    ben_phone.see_exactly(&cell("couple", "check_ins"), "3").await;
+    let page = ben_phone.js("return document.body.innerText;", vec![]).await;
+    assert!(
+        !page.as_str().unwrap_or_default().contains("Counted one"),
+        "Ben's summary holds nothing Ana shared with the therapist alone"
+    );
     let widths = ben_phone
         .js(
             "return [document.documentElement.scrollWidth, window.innerWidth];",

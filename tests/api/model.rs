@@ -15,7 +15,8 @@
 //!   of an entry the person may not see now, and no id of one they could never see;
 //! - `GET /api/summary/{couple}?period=7d` answers 200 exactly to the couple's partners
 //!   and its active therapist while the couple lasts, lists exactly the entries shared
-//!   with scope `therapist` (and their replies) and carries no text of any other;
+//!   with scope `therapist` (and their replies) — for a partner, only those of the other's
+//!   that are shared with them too — and carries no text of any other;
 //! - `GET /api/therapist/couples` lists exactly the couples with an active link.
 //!
 //! Every entry carries a unique marker (`MK007Z`) in its text, so a leak anywhere in a
@@ -239,7 +240,9 @@ impl Model {
         if !(k.has(v) || (v == DR && k.link_active())) {
             return None;
         }
-        let counted = |e: &Entry| e.couple == Some(c) && !e.deleted && e.therapist;
+        // A partner's summary leaves out what the other shared with the therapist alone.
+        let counted =
+            |e: &Entry| e.couple == Some(c) && !e.deleted && e.therapist && (v == DR || e.author == v || e.partner);
         Some(
             self.entries
                 .iter()

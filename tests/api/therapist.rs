@@ -13,7 +13,13 @@ both_backends!(
     access_needs_both_approvals_and_revoking_is_immediate,
     summary_counts_only_what_was_shared_with_the_therapist,
     a_therapist_reaches_no_further_than_the_grant,
-    every_view_is_logged_for_the_partners
+    every_view_is_logged_for_the_partners,
+    a_partner_never_sees_in_the_summary_what_the_other_shared_with_the_therapist_alone,
+    a_summary_period_counts_an_entry_from_when_it_was_shared_with_the_therapist,
+    the_couples_list_dates_the_last_share_the_summary_counts,
+    a_custom_period_of_one_day_covers_that_whole_day,
+    a_former_partner_still_reads_the_therapists_view_log,
+    a_therapist_lists_no_entries_and_hears_of_an_unpairing
 );
 
 async fn couple_id(p: &Partner) -> String {
@@ -153,7 +159,7 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
         &["partner", "therapist"],
     )
     .await;
-    create_shared(
+    let ben_thanks = create_shared(
         &ben,
         "appreciation",
         json!({ "text": "counted", "shown_by": "help" }),
@@ -181,7 +187,7 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
         &["partner", "therapist"],
     )
     .await;
-    create_shared(
+    let ben_step = create_shared(
         &ben,
         "small_step",
         json!({ "step": "counted", "intimacy": "emotional" }),
@@ -267,11 +273,29 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
     assert!(!export.to_string().contains(LEAK));
     assert_eq!(export["couple"], s["couple"]);
 
-    // Partners open the very same summary.
+    // Each partner opens the therapist's summary minus what the other shared with the
+    // therapist alone (Ana's first check-in; Ben's appreciation and small step).
+    let without =
+        |ids: &[&String]| -> Vec<String> { entry_ids(&s).into_iter().filter(|e| !ids.contains(&e)).collect() };
     let (_, for_ana) = ana.client.get(&format!("/api/summary/{id}?period=7d")).await;
-    for key in ["partners", "couple", "entries", "charts", "requests", "setbacks"] {
-        assert_eq!(for_ana[key], s[key], "{key}");
+    let (_, for_ben) = ben.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    assert_eq!(entry_ids(&for_ana), without(&[&ben_thanks, &ben_step]));
+    assert_eq!(entry_ids(&for_ben), without(&[&ana_ci]));
+    for key in ["requests", "setbacks"] {
+        assert_eq!((&for_ana[key], &for_ben[key]), (&s[key], &s[key]), "{key}");
     }
+    // Their own figures are the therapist's; the other's, without what they may not see.
+    assert_eq!(for_ana["partners"][0], s["partners"][0]);
+    assert_eq!(for_ben["partners"][1], s["partners"][1]);
+    assert_eq!(
+        for_ana["partners"][1]["figures"]["entries"], 2,
+        "Ben's check-in and answer"
+    );
+    assert_eq!(for_ben["partners"][0]["figures"]["check_ins"], 0);
+    assert_eq!(
+        for_ben["charts"]["mood"].as_str().unwrap().matches("<circle").count(),
+        1
+    );
 
     // A withdrawal drops out at once.
     ana.withdraw(&ana_ci, &["therapist"]).await;
@@ -404,5 +428,406 @@ async fn every_view_is_logged_for_the_partners(backend: Backend) {
     assert_eq!(
         dr.client.get(&format!("/api/summary/{id}/views")).await.0,
         StatusCode::FORBIDDEN
+    );
+}
+
+/// A summary period fixed by exact times, so two readings of it can be compared byte for byte.
+const ALL_TIME: &str = "period=custom&from=2020-01-01T00:00:00Z&to=2099-01-01T00:00:00Z";
+
+/// What `p` receives of the summary over `ALL_TIME`: the JSON (without `generated_at`),
+/// the CSV export and the JSON export (without `generated_at`).
+async fn summary_of(p: &Partner, id: &str) -> (Value, String, Value) {
+    let (status, mut s) = p.client.get(&format!("/api/summary/{id}?{ALL_TIME}")).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    s.as_object_mut().unwrap().remove("generated_at");
+    let (status, csv) = p.client.get(&format!("/api/summary/{id}/export.csv?{ALL_TIME}")).await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let (status, mut export) = p.client.get(&format!("/api/summary/{id}/export.json?{ALL_TIME}")).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    export.as_object_mut().unwrap().remove("generated_at");
+    (s, csv.as_str().unwrap().to_string(), export)
+}
+
+fn entry_ids(summary: &Value) -> Vec<String> {
+    summary["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn reply(p: &Partner, to: &str, body: Value) -> String {
+    let mut body = body;
+    body["to"] = json!(to);
+    p.create("reply", body).await["id"].as_str().unwrap().to_string()
+}
+
+async fn a_partner_never_sees_in_the_summary_what_the_other_shared_with_the_therapist_alone(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    const HIDDEN: &str = "HIDDENMARK";
+    // What Ben may see in the summary: his own entries shared with the therapist, and
+    // Ana's shared with both him and the therapist.
+    let ben_request = create_shared(
+        &ben,
+        "request",
+        json!({ "about": "Sunday", "options": ["Walk", "Talk"] }),
+        &["partner", "therapist"],
+    )
+    .await;
+    let ben_setback = create_shared(
+        &ben,
+        "setback",
+        json!({ "how_hard": 2, "would_help": "some_space" }),
+        &["partner", "therapist"],
+    )
+    .await;
+    let ben_ci = create_shared(
+        &ben,
+        "check_in",
+        check_in(3, 0, &["calm"], "yes", "Ben's own"),
+        &["therapist"],
+    )
+    .await;
+    create_shared(
+        &ana,
+        "check_in",
+        check_in(4, 1, &["hopeful"], "yes", "shared with both"),
+        &["partner", "therapist"],
+    )
+    .await;
+    let before = summary_of(&ben, &id).await;
+
+    // Everything Ana does now leaves Ben's summary exactly as it was: entries she shares
+    // with the therapist alone,
+    let mut hidden = Vec::new();
+    hidden.push(
+        create_shared(
+            &ana,
+            "check_in",
+            check_in(1, -2, &["ashamed"], "not_really", HIDDEN),
+            &["therapist"],
+        )
+        .await,
+    );
+    hidden.push(
+        create_shared(
+            &ana,
+            "setback",
+            json!({ "what_happened": HIDDEN, "how_hard": 5, "would_help": "reassurance" }),
+            &["therapist"],
+        )
+        .await,
+    );
+    hidden.push(
+        create_shared(
+            &ana,
+            "appreciation",
+            json!({ "text": HIDDEN, "shown_by": "gift" }),
+            &["therapist"],
+        )
+        .await,
+    );
+    hidden.push(
+        create_shared(
+            &ana,
+            "small_step",
+            json!({ "step": HIDDEN, "intimacy": "physical" }),
+            &["therapist"],
+        )
+        .await,
+    );
+    // her answers to Ben's request and setback, kept for the therapist alone,
+    for (to, body) in [
+        (&ben_request, json!({ "choice": { "option": 1 }, "note": HIDDEN })),
+        (
+            &ben_setback,
+            json!({ "choice": { "support": "im_here_when_ready" }, "note": HIDDEN }),
+        ),
+    ] {
+        let r = reply(&ana, to, body).await;
+        ana.share(&r, &["therapist"]).await;
+        ana.withdraw(&r, &["partner"]).await;
+        hidden.push(r);
+    }
+    // and a request Ben answered before she kept it for the therapist alone.
+    let request = create_shared(
+        &ana,
+        "request",
+        json!({ "about": HIDDEN, "options": ["Cook", "Rest"] }),
+        &["partner", "therapist"],
+    )
+    .await;
+    let ben_answer = reply(
+        &ben,
+        &request,
+        json!({ "choice": "none_of_these", "note": "let's talk" }),
+    )
+    .await;
+    ben.share(&ben_answer, &["therapist"]).await;
+    ana.withdraw(&request, &["partner"]).await;
+    hidden.push(request.clone());
+
+    let after = summary_of(&ben, &id).await;
+    assert!(
+        !after.0.to_string().contains(HIDDEN),
+        "Ben's summary shows what Ana kept for the therapist"
+    );
+    assert_eq!(after.0, before.0, "Ben's summary changed");
+    assert_eq!(after.1, before.1, "Ben's CSV export changed");
+    assert_eq!(after.2, before.2, "Ben's JSON export changed");
+    // The same holds for the default period, counted from now.
+    let (_, ben_30d) = ben.client.get(&format!("/api/summary/{id}")).await;
+    assert_eq!(ben_30d["couple"]["entries"], before.0["couple"]["entries"]);
+    assert_eq!(ben_30d["couple"]["requests"]["answered"], 0);
+    assert_eq!(ben_30d["couple"]["setbacks"]["replied_to"], 0);
+
+    // The therapist counts all of it, Ben's answer to Ana's request included; Ana sees
+    // her own entries (and the answers to them) and Ben's shared with both.
+    let (dr_s, _, _) = summary_of(&dr, &id).await;
+    let (ana_s, _, _) = summary_of(&ana, &id).await;
+    let (dr_ids, ana_ids, ben_ids) = (entry_ids(&dr_s), entry_ids(&ana_s), entry_ids(&after.0));
+    assert_eq!(dr_ids.len(), 4 + hidden.len() + 1, "{dr_s}");
+    for h in hidden.iter().chain([&ben_answer]) {
+        assert!(dr_ids.contains(h) && ana_ids.contains(h), "{h}");
+        assert!(!ben_ids.contains(h), "{h}");
+    }
+    // Ana sees everything the therapist does but Ben's check-in, kept for the therapist.
+    assert!(dr_ids.contains(&ben_ci) && !ana_ids.contains(&ben_ci));
+    assert_eq!(
+        ana_ids,
+        dr_ids.iter().filter(|e| **e != ben_ci).cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(dr_s["couple"]["requests"]["answered"], 2);
+    assert_eq!(dr_s["couple"]["setbacks"]["replied_to"], 1);
+
+    // Once Ana shares them with Ben too, they count for him as for the therapist.
+    for h in &hidden {
+        ana.share(h, &["partner"]).await;
+    }
+    let (ben_now, _, _) = summary_of(&ben, &id).await;
+    assert_eq!(entry_ids(&ben_now), dr_ids);
+}
+
+async fn a_summary_period_counts_an_entry_from_when_it_was_shared_with_the_therapist(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    // Both written before the therapist's view; only the second is shared after it.
+    create_shared(
+        &ana,
+        "check_in",
+        check_in(2, 0, &["calm"], "yes", "seen"),
+        &["therapist"],
+    )
+    .await;
+    let late = create_shared(
+        &ana,
+        "check_in",
+        check_in(4, 1, &["hopeful"], "yes", "late"),
+        &["partner"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = dr.client.get(&format!("/api/summary/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let shared = ana.share(&late, &["therapist"]).await;
+
+    let (status, since) = dr
+        .client
+        .get(&format!("/api/summary/{id}?period=since_last_view"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{since}");
+    assert_eq!(entry_ids(&since), std::slice::from_ref(&late), "{}", since["period"]);
+    assert_eq!(since["entries"][0]["shared_at"], shared["consent"]["therapist"]);
+    // Its point keeps the time it was written, and is drawn.
+    assert_eq!(since["couple"]["mood"]["points"][0]["at"], shared["created_at"]);
+    assert_eq!(since["charts"]["mood"].as_str().unwrap().matches("<circle").count(), 1);
+    // An exact period ending just before the share leaves it out.
+    let (_, until_share) = dr
+        .client
+        .get(&format!(
+            "/api/summary/{id}?period=custom&from=2020-01-01T00:00:00Z&to={}",
+            shared["consent"]["therapist"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(until_share["couple"]["check_ins"], 1, "{until_share}");
+    assert!(!entry_ids(&until_share).contains(&late));
+}
+
+async fn the_couples_list_dates_the_last_share_the_summary_counts(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let last_shared = || async {
+        let (status, list) = dr.client.get("/api/therapist/couples").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list["couples"][0]["couple_id"], id.as_str());
+        list["couples"][0]["last_shared_at"].clone()
+    };
+    assert_eq!(last_shared().await, Value::Null);
+    let ci = create_shared(&ana, "check_in", check_in(3, 0, &[], "yes", "counted"), &["therapist"]).await;
+    let (_, ci) = ana.client.get(&format!("/api/entries/{ci}")).await;
+    let ci = ci["entry"].clone();
+    let request = create_shared(
+        &ana,
+        "request",
+        json!({ "about": "Sunday", "options": ["Walk", "Talk"] }),
+        &["partner"],
+    )
+    .await;
+    // Ben's answer shared with the therapist: the summary leaves it out (its request is
+    // not shared with the therapist), so it is not news for the therapist either.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let answer = reply(&ben, &request, json!({ "choice": { "option": 0 } })).await;
+    ben.share(&answer, &["therapist"]).await;
+    assert_eq!(last_shared().await, ci["consent"]["therapist"]);
+    let (s, _, _) = summary_of(&dr, &id).await;
+    assert_eq!(entry_ids(&s), [ci["id"].as_str().unwrap().to_string()]);
+
+    // Once the request is shared with the therapist, both count, and the latest share is it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let shared = ana.share(&request, &["therapist"]).await;
+    assert_eq!(last_shared().await, shared["consent"]["therapist"]);
+    let (s, _, _) = summary_of(&dr, &id).await;
+    assert_eq!(s["entries"].as_array().unwrap().len(), 3);
+    let latest = s["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["shared_at"].as_str())
+        .max()
+        .unwrap();
+    assert_eq!(last_shared().await, latest);
+}
+
+async fn a_custom_period_of_one_day_covers_that_whole_day(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (_ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    let (status, day) = dr
+        .client
+        .get(&format!(
+            "/api/summary/{id}?period=custom&from=2026-11-01&to=2026-11-01"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{day}");
+    assert_eq!(
+        day["period"],
+        json!({ "from": "2026-11-01T00:00:00.000Z", "to": "2026-11-02T00:00:00.000Z", "label": "2026-11-01 to 2026-11-01" })
+    );
+    // A date `to` covers its whole day, even after an exact `from` on it.
+    let (status, rest) = dr
+        .client
+        .get(&format!(
+            "/api/summary/{id}?period=custom&from=2026-11-01T10:00:00Z&to=2026-11-01"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    assert_eq!(rest["period"]["to"], "2026-11-02T00:00:00.000Z");
+    // An exact `to` is excluded: the same exact time at both ends would be an empty period.
+    for (q, message) in [
+        (
+            "from=2026-11-01T10:00:00Z&to=2026-11-01T10:00:00Z",
+            "must be after from",
+        ),
+        (
+            "from=2026-11-01T10:00:00Z&to=2026-11-01T09:00:00Z",
+            "must be after from",
+        ),
+        ("from=2026-11-02&to=2026-11-01", "must not be before from"),
+    ] {
+        let (status, body) = dr.client.get(&format!("/api/summary/{id}?period=custom&{q}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
+        assert_eq!(
+            (&body["error"]["field"], &body["error"]["message"]),
+            (&json!("to"), &json!(message)),
+            "{q}"
+        );
+    }
+}
+
+async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    // After unpairing.
+    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    dr.client.get(&format!("/api/summary/{id}")).await;
+    dr.client.get(&format!("/api/summary/{id}/export.csv")).await;
+    let (status, log) = ben.client.get(&format!("/api/summary/{id}/views")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(log["views"].as_array().unwrap().len(), 2, "{log}");
+    ana.client.post("/api/couple/unpair", json!({})).await;
+    for p in [&ana, &ben] {
+        assert_eq!(
+            p.client.get(&format!("/api/summary/{id}/views")).await,
+            (StatusCode::OK, log.clone())
+        );
+        assert_eq!(
+            p.client.get(&format!("/api/summary/{id}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // The therapist, and anyone else, still gets the 404 of an unknown couple.
+    let unknown = dr.client.get(&format!("/api/summary/{}/views", new_id())).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+    assert_eq!(dr.client.get(&format!("/api/summary/{id}/views")).await, unknown);
+    let stranger = app.partner("Eve").await;
+    assert_eq!(
+        stranger.client.get(&format!("/api/summary/{id}/views")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // After the other partner deletes their account.
+    let (cat, dan, dr2, id2) = couple_with_therapist(&app).await;
+    dr2.client.get(&format!("/api/summary/{id2}?period=7d")).await;
+    let (status, body) = cat.client.delete("/api/me", json!({ "password": cat.password })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, log) = dan.client.get(&format!("/api/summary/{id2}/views")).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let actions: Vec<&str> = log["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["viewed"]);
+    assert_eq!(log["views"][0]["viewer"], "Dr Lee");
+    assert_eq!(
+        dan.client.get(&format!("/api/summary/{id2}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn a_therapist_lists_no_entries_and_hears_of_an_unpairing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    create_shared(
+        &ana,
+        "check_in",
+        check_in(3, 0, &[], "yes", "shared"),
+        &["partner", "therapist"],
+    )
+    .await;
+    let (status, list) = dr.client.get("/api/entries").await;
+    assert_eq!(
+        (status, list),
+        (
+            StatusCode::OK,
+            json!({ "entries": [], "next_before": null, "next_before_id": null })
+        )
+    );
+    let (status, events) = dr.client.get("/api/events").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = events["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!((&e["event"], &e["couple_id"]), (&json!("summary"), &json!(id)), "{e}");
+    }
+    let mut ws = dr.ws(None).await;
+    ana.client.post("/api/couple/unpair", json!({})).await;
+    let ev = ws.next_event().await;
+    assert_eq!(
+        (&ev["event"], &ev["couple_id"]),
+        (&json!("summary"), &json!(id)),
+        "{ev}"
     );
 }

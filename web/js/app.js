@@ -444,7 +444,7 @@ function renderCare() {
     h("div", { id: "care", "aria-live": "polite" }),
     h("section", { class: "card", "aria-labelledby": "summary-h" },
       h("h2", { id: "summary-h", text: "The shared summary" }),
-      h("p", { text: "See it exactly as the therapist does: figures, charts and the entries either of you added to it." }),
+      h("p", { text: "See what the therapist sees, minus anything your partner shared with the therapist alone: figures, charts and entries." }),
       h("a", { class: "primary", href: `#/summary/${S.couple.id}`, id: "open-summary", text: "Open the summary" }),
     ),
     h("section", { class: "card", "aria-labelledby": "views-h" },

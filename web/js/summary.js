@@ -276,7 +276,7 @@ export function summaryPage({ coupleId, role, therapistName, back }) {
     class: "calm no-print",
     text: therapist
       ? "Only what the partners chose to share with you appears here, and only while both keep your access."
-      : `This is exactly what ${therapistName || "a therapist you both approve"} sees. Only entries either of you added to the therapist summary count.`,
+      : `This is what ${therapistName || "a therapist you both approve"} sees, without anything your partner shared with the therapist alone. Only entries added to the therapist summary count.`,
   });
 
   put(el, back ? h("button", { type: "button", class: "link back no-print", text: back.label, onclick: back.go }) : null, title, lead, intro, toolbar, status, body);
