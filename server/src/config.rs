@@ -22,8 +22,8 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Origins allowed to open the websocket and send state-changing requests,
-    /// comma-separated. Default: the public URL, or http://localhost:PORT and
-    /// http://127.0.0.1:PORT of the listening port.
+    /// comma-separated. Default: the public URL, or http://localhost:PORT,
+    /// http://127.0.0.1:PORT and http://[::1]:PORT of the listening port.
     #[arg(long, env = "TANDEM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
@@ -32,7 +32,9 @@ pub struct Config {
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
 
-    /// A session ends after this many minutes without use.
+    /// A session ends after this many minutes without use. Its "last seen" is refreshed
+    /// once older than a quarter of this (at most a minute), so use more often than every
+    /// three quarters of it, an open websocket's pings included, keeps it alive.
     #[arg(long, env = "TANDEM_SESSION_IDLE_MINUTES", default_value_t = 7 * 24 * 60)]
     pub session_idle_minutes: i64,
 
@@ -62,6 +64,8 @@ pub struct Config {
     pub ws_messages_per_second: u32,
 
     /// Seconds between websocket pings; a peer silent for three intervals is dropped.
+    /// Each ping counts as use of the session: keep this under three quarters of the
+    /// session idle time, or an open websocket's session idles out.
     #[arg(long, env = "TANDEM_WS_PING_SECONDS", default_value_t = 20)]
     pub ws_ping_seconds: u64,
 

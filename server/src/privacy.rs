@@ -81,10 +81,8 @@ async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
     let history = state.store.consent_history(me).await?;
     let couple = state.store.couple_of(me).await?;
     let now = now_ms();
-    if !shared_with_me.is_empty() {
-        let what = format!("export with {} shared entries", shared_with_me.len());
-        state.store.log_access(&auth.user, None, &what, None, now).await?;
-    }
+    // The export itself is not recorded as a read (protocol.md, section 8, rule 8): it
+    // holds the record of reads, and recording it would grow that record at every look.
     let access = state.store.access_log_of(me).await?;
     let export = json!({
         "exported_at": rfc3339(now),

@@ -1,10 +1,18 @@
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, spawn_app_with, Backend};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
 
-both_backends!(signup_login_logout_and_me, logins_are_rate_limited, sessions_expire);
+both_backends!(
+    signup_login_logout_and_me,
+    logins_are_rate_limited,
+    sessions_expire,
+    a_session_used_every_quarter_of_its_idle_time_never_idles_out,
+    an_open_websocket_keeps_a_one_minute_session_alive,
+);
 
 async fn signup_login_logout_and_me(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -79,4 +87,50 @@ async fn sessions_expire(backend: Backend) {
     };
     let ana = app.partner("Ana").await;
     assert_eq!(ana.client.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Moves every session's "last seen" `ms` into the past: as if that long went by unused.
+async fn age_sessions(app: &TestApp, backend: Backend, ms: i64) {
+    use sqlx::Connection;
+    let sql = "UPDATE sessions SET last_seen_at = last_seen_at - $1";
+    match backend {
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).bind(ms).execute(&mut db).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).bind(ms).execute(&mut db).await.unwrap();
+        }
+    }
+}
+
+async fn a_session_used_every_quarter_of_its_idle_time_never_idles_out(backend: Backend) {
+    // "Last seen" is refreshed once it is older than a quarter of the idle time (here
+    // 15 s), so use 20 s apart keeps a one-minute session going for good.
+    let Some(app) = spawn_app_with(backend, &["--session-idle-minutes", "1"]).await else {
+        return;
+    };
+    let ana = app.partner("Ana").await;
+    for round in 1..=5 {
+        age_sessions(&app, backend, 20_000).await;
+        let (status, body) = ana.client.get("/api/me").await;
+        assert_eq!(status, StatusCode::OK, "after {}s: {body}", round * 20);
+    }
+    // Unused for the whole minute, it ends.
+    age_sessions(&app, backend, 60_000).await;
+    assert_eq!(ana.client.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+async fn an_open_websocket_keeps_a_one_minute_session_alive(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &["--session-idle-minutes", "1", "--ws-ping-seconds", "1"]).await else {
+        return;
+    };
+    let ana = app.partner("Ana").await;
+    let mut ws = ana.ws(None).await;
+    // 55 s of nothing but pings: the socket's next ping must count as use, or the
+    // session idles out (and the socket closes with 4001) within the next 5 s.
+    age_sessions(&app, backend, 55_000).await;
+    ws.expect_silence(Duration::from_secs(8)).await;
+    assert_eq!(ana.client.get("/api/me").await.0, StatusCode::OK);
 }

@@ -13,6 +13,7 @@ both_backends!(
     bad_account_input,
     bad_queries_and_methods_get_json_errors,
     pages_list_every_entry_once,
+    duplicate_keys_are_refused_wherever_json_comes_in,
 );
 
 /// Everything observable about a partner's data, to compare before and after.
@@ -369,4 +370,100 @@ async fn pages_list_every_entry_once(backend: Backend) {
     }
     created.reverse();
     assert_eq!(seen, created, "newest first, each once");
+}
+
+async fn duplicate_keys_are_refused_wherever_json_comes_in(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let id = ana.create("check_in", check_in(3)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = (snapshot(&ana).await, snapshot(&ben).await);
+    // The last value would win: the entry would go to the partner, not the therapist.
+    let share = format!("/api/entries/{id}/share");
+    let ok = r#""closeness": 0, "felt_appreciated": "yes", "ready_to_talk": "now""#;
+    for (path, text, key) in [
+        (
+            share.as_str(),
+            r#"{"request_id": "d1", "scopes": ["therapist"], "scopes": ["partner"]}"#.to_string(),
+            "scopes",
+        ),
+        // The same key spelt with an escape is the same key.
+        (
+            share.as_str(),
+            r#"{"request_id": "d2", "scopes": ["therapist"], "\u0073copes": ["partner"]}"#.to_string(),
+            "scopes",
+        ),
+        // At any depth, named by its path.
+        (
+            "/api/entries",
+            format!(r#"{{"request_id": "d3", "kind": "check_in", "body": {{"mood": 1, {ok}, "mood": 5}}}}"#),
+            "body.mood",
+        ),
+        (
+            "/api/entries",
+            format!(r#"{{"request_id": "d4", "kind": "check_in", "body": {{"mood": 1, {ok}}}, "kind": "setback"}}"#),
+            "kind",
+        ),
+        (
+            "/api/login",
+            format!(
+                r#"{{"email": "{}", "password": "wrong password", "password": "{}"}}"#,
+                ana.email, ana.password
+            ),
+            "password",
+        ),
+    ] {
+        let (status, res) = ana.client.post_raw(path, "application/json", text.clone()).await;
+        assert_eq!(
+            (status, res["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{text}: {res}"
+        );
+        let message = res["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("duplicate key `{key}`")), "{text}: {message}");
+    }
+    // The same on the websocket.
+    let mut ws = ana.ws(None).await;
+    for (text, key) in [
+        (
+            format!(
+                r#"{{"type": "share", "request_id": "w1", "entry_id": "{id}", "scopes": ["therapist"], "scopes": ["partner"]}}"#
+            ),
+            "scopes",
+        ),
+        (
+            format!(
+                r#"{{"type": "withdraw", "request_id": "w2", "entry_id": "{id}", "scopes": ["partner"], "type": "share"}}"#
+            ),
+            "type",
+        ),
+        (
+            format!(
+                r#"{{"type": "create_entry", "request_id": "w3", "kind": "check_in", "body": {{"mood": 1, {ok}, "note": "a", "note": "b"}}}}"#
+            ),
+            "body.note",
+        ),
+    ] {
+        ws.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.clone().into()))
+            .await
+            .unwrap();
+        let msg = ws.next().await;
+        assert_eq!(
+            (
+                msg["type"].as_str(),
+                msg["status"].as_u64(),
+                msg["error"]["code"].as_str()
+            ),
+            (Some("error"), Some(400), Some("bad_request")),
+            "{text}: {msg}"
+        );
+        let message = msg["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("duplicate key `{key}`")), "{text}: {message}");
+    }
+    drop(ws);
+    assert_eq!((snapshot(&ana).await, snapshot(&ben).await), before, "nothing changed");
+    assert!(ben.listed_ids().await.is_empty());
 }

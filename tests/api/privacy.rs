@@ -17,6 +17,8 @@ both_backends!(
     password_change_and_logout_everywhere_end_other_sessions,
     reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer,
     drafts_follow_their_writer_to_a_new_couple,
+    exporting_is_not_a_read_and_every_recorded_read_is_documented,
+    replies_forget_what_they_answered_when_its_writer_deletes_their_account,
 );
 
 async fn expect_close(ws: &mut Ws, code: u16) {
@@ -124,13 +126,14 @@ async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: B
     let (status, _) = ana.client.delete("/api/me", json!({ "password": ana.password })).await;
     assert_eq!(status, StatusCode::OK);
 
-    // Live: the entry leaves Ben's screen and the couple ends; Ana's sockets close.
+    // Live: the entry leaves Ben's screen, his reply no longer names it, and the couple
+    // ends; Ana's sockets close.
     let mut got = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         got.push(ben_ws.next_event().await["event"].as_str().unwrap().to_string());
     }
     got.sort();
-    assert_eq!(got, ["couple", "entry_removed"]);
+    assert_eq!(got, ["couple", "entry", "entry_removed"]);
     expect_close(&mut ana_ws, 4001).await;
 
     // Nothing of Ana's remains for Ben or the therapist; Ben keeps his own words.
@@ -244,11 +247,8 @@ async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(back
         .iter()
         .map(|r| r["what"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        reads,
-        ["export with 1 shared entries", "list of 1 shared entries", "entry"]
-    );
-    assert_eq!(export["my_reads"][2]["entry_id"], id.as_str());
+    assert_eq!(reads, ["list of 1 shared entries", "entry"]);
+    assert_eq!(export["my_reads"][1]["entry_id"], id.as_str());
     // No read receipts: nothing Ana can reach mentions Ben's reads.
     let (_, a_export) = ana.client.get("/api/me/export").await;
     assert_eq!(a_export["my_reads"], json!([]));
@@ -291,4 +291,151 @@ async fn drafts_follow_their_writer_to_a_new_couple(backend: Backend) {
     );
     ana.share(&draft, &["partner"]).await;
     assert_eq!(ben.listed_ids().await, vec![draft]);
+}
+
+async fn exporting_is_not_a_read_and_every_recorded_read_is_documented(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let couple_id = ben.client.get("/api/me").await.1["couple"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = ana.create("check_in", check_in(3)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.share(&id, &["partner", "therapist"]).await;
+    // Every kind of read a partner makes, and exports in between.
+    ben.client.get("/api/me/export").await;
+    ben.client.get(&format!("/api/entries/{id}")).await;
+    ben.client.get("/api/entries").await;
+    for path in ["", "/export.json", "/export.csv"] {
+        let (status, _) = ben.client.get(&format!("/api/summary/{couple_id}{path}")).await;
+        assert_eq!(status, StatusCode::OK, "summary{path}");
+    }
+    ben.client.get("/api/me/export").await;
+    let (_, export) = ben.client.get("/api/me/export").await;
+    let reads: Vec<&str> = export["my_reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    // The export itself is not recorded (protocol.md, section 8, rule 8).
+    assert_eq!(
+        reads,
+        [
+            "summary (exported_csv)",
+            "summary (exported_json)",
+            "summary (viewed)",
+            "list of 1 shared entries",
+            "entry"
+        ]
+    );
+    // The API document names every value the server records.
+    let doc: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+    let what = &doc["components"]["schemas"]["AccessRecord"]["properties"]["what"];
+    let documented = what["description"].as_str().unwrap();
+    for read in reads {
+        let shape = read.replace(|c: char| c.is_ascii_digit(), "N");
+        assert!(
+            documented.contains(&format!("`{shape}`")),
+            "AccessRecord.what does not document {read:?}: {documented}"
+        );
+    }
+}
+
+async fn replies_forget_what_they_answered_when_its_writer_deletes_their_account(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let request = ana
+        .create(
+            "request",
+            json!({ "about": "ANA-REQUEST", "options": ["a walk", "a film"] }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.share(&request, &["partner"]).await;
+    let setback = ana
+        .create(
+            "setback",
+            json!({ "what_happened": "ANA-SETBACK", "how_hard": 2, "would_help": "some_space" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.share(&setback, &["partner"]).await;
+    let answer = ben
+        .create("reply", json!({ "to": request, "choice": { "option": 1 } }))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let comfort = ben.create("reply", json!({ "to": setback, "note": "I'm here" })).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Ana deletes the setback herself first, then her account.
+    let (status, body) = ana
+        .client
+        .delete(
+            &format!("/api/entries/{setback}"),
+            json!({ "request_id": crate::helpers::new_id() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ben_ws = ben.ws(None).await;
+    let (status, _) = ana.client.delete("/api/me", json!({ "password": ana.password })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let forgotten = |view: &Value| {
+        assert_eq!(view["reply_to"], Value::Null, "{view}");
+        assert!(view["body"].get("to").is_none(), "{view}");
+    };
+    // Live: Ben's open screens get his replies as they are now.
+    let mut updated = Vec::new();
+    while updated.len() < 2 {
+        let ev = ben_ws.next_event().await;
+        let id = ev["entry"]["id"].as_str().unwrap_or_default().to_string();
+        if ev["event"] == "entry" && (id == answer || id == comfort) {
+            forgotten(&ev["entry"]);
+            updated.push(id);
+        }
+    }
+    // Everywhere a reply is shown: his list, each entry, his stream from the start and his export.
+    let (_, list) = ben.client.get("/api/entries").await;
+    let entries = list["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{list}");
+    entries.iter().for_each(forgotten);
+    let mut shown = vec![list.clone()];
+    for id in [&answer, &comfort] {
+        let (status, one) = ben.client.get(&format!("/api/entries/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{one}");
+        forgotten(&one["entry"]);
+        shown.push(one);
+    }
+    let (_, events) = ben.client.get("/api/events?since=0").await;
+    for ev in events["events"].as_array().unwrap() {
+        if ev["entry"]["kind"] == "reply" {
+            forgotten(&ev["entry"]);
+        }
+    }
+    let (_, export) = ben.client.get("/api/me/export").await;
+    let written = export["entries_written"].as_array().unwrap();
+    assert_eq!(written.len(), 2, "{export}");
+    written.iter().for_each(forgotten);
+    shown.push(export);
+    // What Ben wrote stays his; what it answered is not named anywhere.
+    let answered = entries.iter().find(|e| e["id"] == answer.as_str()).unwrap();
+    assert_eq!(answered["body"]["choice"], json!({ "option": 1 }));
+    let noted = entries.iter().find(|e| e["id"] == comfort.as_str()).unwrap();
+    assert_eq!(noted["body"]["note"], "I'm here");
+    for page in shown {
+        let text = page.to_string();
+        assert!(!text.contains(&request) && !text.contains(&setback), "{text}");
+        assert!(!text.contains("ANA-"), "{text}");
+    }
 }
