@@ -1,7 +1,16 @@
-//! Who may see an entry, and exactly what they see.
+//! Who may see an entry, and exactly what they see: the one place that decides it, for
+//! every observer.
 //!
-//! This is the one place that decides visibility; every route, event and listing goes
-//! through `access` before rendering, even where its SQL already filtered.
+//! - `access`: the writer and the other partner (while shared with scope `partner`).
+//!   Every entry route, listing, export and stream position asks it before rendering,
+//!   even where its SQL already filtered; the stream numbers a change for a user only if
+//!   it passes (`store::delivery`), so what a user may not see never moves their cursor.
+//! - `in_summary_for` / `in_summary`: the couple's therapist (entries shared with scope
+//!   `therapist`) and each partner's view of the same summary (minus what that partner
+//!   may not see). The summary, its exports, the therapist's couple list and the
+//!   therapist's `summary` events all ask these.
+//! - Anyone else (another couple, a stranger, an anonymous caller) sees nothing: every
+//!   check above names the entry's couple.
 
 use serde_json::{json, Value};
 
@@ -77,4 +86,38 @@ pub fn view_for(entry: &EntryRecord, viewer: &str) -> Option<Value> {
         Access::Writer => Some(writer_view(entry)),
         Access::Partner => Some(partner_view(entry, entry.shared_partner_at.unwrap_or(entry.created_at))),
     }
+}
+
+/// Whether the couple's therapist may see `entry` in the summary: it is shared with scope
+/// `therapist` (the summary also leaves out a reply whose answered entry it leaves out:
+/// `in_summary`).
+pub fn therapist_may_see(entry: &EntryRecord) -> bool {
+    entry.shared_therapist_at.is_some()
+}
+
+/// Whether `entry` may appear in the couple's summary as `viewer` reads it. The therapist
+/// reads every entry shared with them; a partner reads the therapist's summary minus what
+/// that partner may not see: their own entries shared with the therapist, and the other's
+/// shared with both the therapist and them. So nothing one partner keeps for the therapist
+/// alone changes anything the other receives.
+pub fn in_summary_for(entry: &EntryRecord, viewer: &str, reader_is_therapist: bool) -> bool {
+    therapist_may_see(entry) && (reader_is_therapist || access(entry, viewer).is_some())
+}
+
+/// The entries of a couple (`entries`, all of one couple) that its summary may count for
+/// `viewer`: each one `in_summary_for` them, a reply only together with the entry it
+/// answers.
+pub fn in_summary<'a>(entries: &'a [EntryRecord], viewer: &str, reader_is_therapist: bool) -> Vec<&'a EntryRecord> {
+    let readable = |e: &&EntryRecord| in_summary_for(e, viewer, reader_is_therapist);
+    let roots: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter(readable)
+        .filter(|e| e.kind != "reply")
+        .map(|e| e.id.as_str())
+        .collect();
+    entries
+        .iter()
+        .filter(readable)
+        .filter(|e| e.kind != "reply" || e.reply_to.as_deref().is_some_and(|t| roots.contains(t)))
+        .collect()
 }

@@ -137,8 +137,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
+        // Strict: a key named twice is refused, not resolved to its last value.
         let value: Value =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
+            crate::entry::parse_json(&bytes).map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
         Ok(ApiJson(crate::entry::from_value("", value)?))
     }
 }
@@ -399,6 +400,8 @@ async fn list_entries(
         .filter(|e| consent::access(e, &auth.user.id) == Some(consent::Access::Partner))
         .collect();
     if let Some(first) = partners.first() {
+        let shown: Vec<&str> = partners.iter().map(|e| e.id.as_str()).collect();
+        state.store.mark_shown(&auth.user.id, &shown).await?;
         let what = format!("list of {} shared entries", partners.len());
         state
             .store
@@ -419,6 +422,7 @@ async fn get_entry(
     let entry = state.store.entry(&id).await?.ok_or(ApiError::NotFound("entry"))?;
     let view = consent::view_for(&entry, &auth.user.id).ok_or(ApiError::NotFound("entry"))?;
     if consent::access(&entry, &auth.user.id) == Some(consent::Access::Partner) {
+        state.store.mark_shown(&auth.user.id, &[&entry.id]).await?;
         state
             .store
             .log_access(
@@ -545,11 +549,11 @@ async fn events(
     if since < 0 {
         return Err(ApiError::invalid("since", "must be 0 or more"));
     }
-    let head = state.store.head(&auth.user.id).await?;
-    let stored = state.store.events_after(&auth.user.id, since, limit).await?;
-    let rendered = stream::render_events(&state, &auth.user.id, since, &stored).await?;
-    let next_since = stored.last().map_or(since, |e| e.seq);
-    let events: Vec<Value> = rendered.into_iter().flatten().collect();
+    let head = state.store.advance(&auth.user.id).await?;
+    // A cursor ahead of the head was kept from elsewhere: nothing follows it.
+    let stored = state.store.stream_after(&auth.user.id, since, limit).await?;
+    let events = stream::render_events(&state, &auth.user.id, &stored).await?;
+    let next_since = stored.last().map_or(since, |e| e.pos);
     Ok(Json(
         json!({ "head": head, "events": events, "next_since": next_since }),
     ))

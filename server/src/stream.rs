@@ -1,12 +1,10 @@
 //! Live delivery: a hub of open websockets, and the loop each connection runs.
 //!
-//! The database holds every user's stream. A write committed on this instance hands the
-//! events it appended to the hub, which queues them in each of the user's connections
-//! (bounded) and wakes them; a connection sends queued events straight on when they
-//! follow its cursor without a gap. Anything else (a resume, an event from another
-//! instance or from a pairing change, a queue that overflowed, events arriving out of
-//! order) makes it read what follows its cursor from the store instead, so the store
-//! stays the source of truth and a slow reader only ever delays itself.
+//! The database holds every user's stream. A committed write wakes the open connections
+//! of the users it concerns (on other instances through the backend's notifications);
+//! a woken connection numbers the user's new changes (`Store::advance`: only what the
+//! user may see now gets a position) and sends what follows its cursor, in order, from
+//! the store. The store is the source of truth, and a slow reader only delays itself.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::account::AuthUser;
 use crate::commands::{self, Ack, Command};
 use crate::error::ApiError;
-use crate::store::{EventKind, StoredEvent};
+use crate::store::{StreamEvent, StreamKind};
 use crate::AppState;
 
 /// Largest message the server reads; bigger frames close the socket (1009).
@@ -34,10 +32,8 @@ pub const MAX_FRAME: usize = 64 * 1024;
 pub const MAX_MESSAGE: usize = 16 * 1024;
 /// A send that cannot complete in this time means a stalled reader: drop it.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
-/// Events read from the store per round while catching up.
+/// Positions read from the store per round while catching up.
 const BATCH: i64 = 500;
-/// Events queued for one connection before it falls back to reading the store.
-const INBOX: usize = 256;
 
 struct Conn {
     id: u64,
@@ -46,38 +42,16 @@ struct Conn {
     kick: CancellationToken,
 }
 
-/// Where the hub leaves a connection's events, and how it wakes it.
+/// How the hub wakes a connection: a wake-up that finds the connection busy is kept
+/// (one permit), so nothing committed meanwhile is missed.
 #[derive(Default)]
 struct Mailbox {
-    inbox: Mutex<Inbox>,
     wake: Notify,
 }
 
-/// Events handed over by this instance's writes, waiting for the connection to send them.
-#[derive(Default)]
-struct Inbox {
-    events: Vec<StoredEvent>,
-    /// The stream changed in a way not queued here: read the store.
-    stale: bool,
-}
-
 impl Mailbox {
-    /// Queues the event (or, without one or when full, marks the stream stale) and wakes.
-    fn deliver(&self, event: Option<&StoredEvent>) {
-        {
-            let mut inbox = self.inbox.lock().expect("inbox lock");
-            match event {
-                Some(ev) if inbox.events.len() < INBOX => inbox.events.push(ev.clone()),
-                _ => inbox.stale = true,
-            }
-        }
+    fn deliver(&self) {
         self.wake.notify_one();
-    }
-
-    /// What was handed over since the last call, and whether the store must be read.
-    fn take(&self) -> (Vec<StoredEvent>, bool) {
-        let mut inbox = self.inbox.lock().expect("inbox lock");
-        (std::mem::take(&mut inbox.events), std::mem::take(&mut inbox.stale))
     }
 }
 
@@ -141,25 +115,20 @@ impl Hub {
         let conns = self.conns.lock().expect("hub lock");
         for user in users {
             for c in conns.get(user).into_iter().flatten() {
-                c.mailbox.deliver(None);
+                c.mailbox.deliver();
             }
         }
     }
 
-    /// Hands committed events to their users' open connections.
-    pub fn publish(&self, events: &[crate::store::Published]) {
-        let conns = self.conns.lock().expect("hub lock");
-        for p in events {
-            for c in conns.get(&p.user).into_iter().flatten() {
-                c.mailbox.deliver(Some(&p.event));
-            }
-        }
+    /// Wakes the open connections of the users a committed write concerns.
+    pub fn publish(&self, changes: &[crate::store::Published]) {
+        self.notify(&crate::store::Published::users(changes));
     }
 
     /// Wakes every open connection (after notifications may have been missed).
     pub fn notify_all(&self) {
         for c in self.conns.lock().expect("hub lock").values().flatten() {
-            c.mailbox.deliver(None);
+            c.mailbox.deliver();
         }
     }
 
@@ -225,54 +194,33 @@ fn ack_message(request_id: &str, ack: &Ack) -> Value {
     json!({ "type": "ack", "request_id": request_id, "entry_id": ack.entry_id, "entry": ack.entry, "replayed": ack.replayed })
 }
 
-/// Renders stored events for `user` at a client cursor of `since`, applying consent as
-/// it stands now. An entry that is no longer visible becomes `entry_removed` only if the
-/// client may have seen it (an earlier event at or before its cursor left it visible, and
-/// it was not withheld since); otherwise the event is skipped (`None`), so a partner who
-/// was away while an entry was shared and withdrawn never learns that it existed.
-pub async fn render_events(
-    state: &AppState,
-    user: &str,
-    since: i64,
-    events: &[StoredEvent],
-) -> Result<Vec<Option<Value>>, ApiError> {
+/// Renders stream positions for `user`, applying consent as it stands now: an entry
+/// position whose entry the user may no longer see (withdrawn or deleted since it was
+/// numbered) says `entry_removed`, like the removal's own position that follows it.
+pub async fn render_events(state: &AppState, user: &str, events: &[StreamEvent]) -> Result<Vec<Value>, ApiError> {
     let mut couple: Option<Value> = None;
     let mut out = Vec::with_capacity(events.len());
-    let mut cursor = since;
-    // Entries skipped earlier in this batch: the client has not seen them either.
-    let mut hidden = std::collections::HashSet::new();
     for ev in events {
+        let removed = || json!({ "type": "event", "seq": ev.pos, "event": "entry_removed", "entry_id": ev.subject });
         let body = match ev.kind {
-            EventKind::Entry => match ev.entry.as_ref().and_then(|e| crate::consent::view_for(e, user)) {
-                Some(entry) => Some(json!({ "type": "event", "seq": ev.seq, "event": "entry", "entry": entry })),
-                None => match &ev.entry_id {
-                    Some(id) if !hidden.contains(id) && state.store.may_have_seen(user, id, cursor).await? => {
-                        Some(json!({ "type": "event", "seq": ev.seq, "event": "entry_removed", "entry_id": id }))
-                    }
-                    Some(id) => {
-                        // Remembered across batches and requests, so a later event about
-                        // the same entry is not announced as a removal either.
-                        state.store.withhold(user, id, ev.seq).await?;
-                        hidden.insert(id.clone());
-                        None
-                    }
-                    None => None,
-                },
+            StreamKind::Entry => match ev.entry.as_ref().and_then(|e| crate::consent::view_for(e, user)) {
+                Some(entry) => json!({ "type": "event", "seq": ev.pos, "event": "entry", "entry": entry }),
+                None => removed(),
             },
-            EventKind::Summary => {
-                Some(json!({ "type": "event", "seq": ev.seq, "event": "summary", "couple_id": ev.entry_id }))
+            StreamKind::EntryRemoved => removed(),
+            StreamKind::Summary => {
+                json!({ "type": "event", "seq": ev.pos, "event": "summary", "couple_id": ev.subject })
             }
-            EventKind::Couple => {
+            StreamKind::Couple => {
                 if couple.is_none() {
                     couple = Some(crate::http::couple_json(
                         state.store.couple_of(user).await?.as_ref(),
                         user,
                     ));
                 }
-                Some(json!({ "type": "event", "seq": ev.seq, "event": "couple", "couple": couple }))
+                json!({ "type": "event", "seq": ev.pos, "event": "couple", "couple": couple })
             }
         };
-        cursor = ev.seq;
         out.push(body);
     }
     Ok(out)
@@ -280,7 +228,7 @@ pub async fn render_events(
 
 /// Parses one client message into a command (the `type` field picks it).
 fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
-    let mut value: Value = match serde_json::from_str(text) {
+    let mut value: Value = match crate::entry::parse_json(text.as_bytes()) {
         Ok(v) => v,
         Err(e) => return (None, Err(ApiError::BadRequest(format!("not valid JSON: {e}")))),
     };
@@ -313,6 +261,8 @@ fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
 
 enum Flow {
     Continue,
+    /// The hub woke the connection: the user has new changes.
+    Wake,
     Stop,
 }
 
@@ -322,7 +272,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
     let reg = state.hub.register(&user, &auth.token_hash);
     let (mut sink, mut stream) = socket.split();
 
-    let Ok(head) = state.store.head(&user).await else {
+    let Ok(head) = state.store.advance(&user).await else {
         close(&mut sink, 1011, "storage unavailable").await;
         return;
     };
@@ -350,40 +300,14 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
     let limiter = governor::RateLimiter::direct(governor::Quota::per_second(per_second).allow_burst(burst));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
-    // The first round reads the store: events committed before this connection registered.
-    let mut read_store = true;
+    // The first round sends what the stream holds after the cursor (numbered just above);
+    // later rounds run when the hub wakes the connection.
+    let mut round = Some(true);
     loop {
-        let (handed, stale) = reg.mailbox.take();
-        if !read_store && !stale {
-            // Handed-over events that follow the cursor without a gap go straight out.
-            let mut events: Vec<StoredEvent> = handed.into_iter().filter(|e| e.seq > cursor).collect();
-            events.sort_by_key(|e| e.seq);
-            if events.iter().zip(cursor + 1..).all(|(e, seq)| e.seq == seq) {
-                if deliver(&state, &user, &mut sink, &mut cursor, &events).await.is_err() {
-                    return;
-                }
-            } else {
-                read_store = true;
+        if let Some(numbered) = round.take() {
+            if catch_up(&state, &user, &mut sink, &mut cursor, numbered).await.is_err() {
+                return;
             }
-        }
-        if read_store || stale {
-            // Everything after the cursor, in order, in bounded batches.
-            loop {
-                let events = match state.store.events_after(&user, cursor, BATCH).await {
-                    Ok(e) => e,
-                    Err(_) => {
-                        close(&mut sink, 1011, "storage unavailable").await;
-                        return;
-                    }
-                };
-                if deliver(&state, &user, &mut sink, &mut cursor, &events).await.is_err() {
-                    return;
-                }
-                if (events.len() as i64) < BATCH {
-                    break;
-                }
-            }
-            read_store = false;
         }
 
         let flow = tokio::select! {
@@ -416,7 +340,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                     }
                 }
             }
-            _ = reg.mailbox.wake.notified() => Flow::Continue,
+            _ = reg.mailbox.wake.notified() => Flow::Wake,
             _ = ping.tick() => {
                 let session_ok = matches!(AuthUser::from_token_hash(&state, &auth.token_hash).await, Ok(Some(_)));
                 if !session_ok {
@@ -432,32 +356,39 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                 }
             }
         };
-        if let Flow::Stop = flow {
-            break;
+        match flow {
+            Flow::Stop => break,
+            Flow::Wake => round = Some(false),
+            Flow::Continue => {}
         }
     }
 }
 
-/// Renders and sends events in order, moving the cursor past each; `Err` when the
-/// connection is done for (the socket failed, or storage did and it was closed).
-async fn deliver(
-    state: &AppState,
-    user: &str,
-    sink: &mut Sink,
-    cursor: &mut i64,
-    events: &[StoredEvent],
-) -> Result<(), ()> {
-    let Ok(rendered) = render_events(state, user, *cursor, events).await else {
+/// Numbers the user's new changes (unless that was just done), then sends every position
+/// after the cursor in order, in bounded batches, moving the cursor past each; `Err` when
+/// the connection is done for (the socket failed, or storage did and it was closed).
+async fn catch_up(state: &AppState, user: &str, sink: &mut Sink, cursor: &mut i64, numbered: bool) -> Result<(), ()> {
+    if !numbered && state.store.advance(user).await.is_err() {
         close(sink, 1011, "storage unavailable").await;
         return Err(());
-    };
-    for (ev, msg) in events.iter().zip(&rendered) {
-        if let Some(msg) = msg {
-            send_json(sink, msg).await?;
-        }
-        *cursor = ev.seq;
     }
-    Ok(())
+    loop {
+        let rendered = match state.store.stream_after(user, *cursor, BATCH).await {
+            Ok(events) => render_events(state, user, &events).await.map(|r| (events, r)),
+            Err(e) => Err(e),
+        };
+        let Ok((events, rendered)) = rendered else {
+            close(sink, 1011, "storage unavailable").await;
+            return Err(());
+        };
+        for (ev, msg) in events.iter().zip(&rendered) {
+            send_json(sink, msg).await?;
+            *cursor = ev.pos;
+        }
+        if (events.len() as i64) < BATCH {
+            return Ok(());
+        }
+    }
 }
 
 async fn handle_text(state: &AppState, auth: &AuthUser, sink: &mut Sink, text: &str) -> Flow {

@@ -810,11 +810,13 @@ async fn chaos(backend: Backend, url: String, dir: Option<tempfile::TempDir>) {
             }
         }
         for id in &own {
-            let expected = 1 + usize::from(own_shared.contains(id));
-            assert_eq!(
-                own_events.get(id).copied().unwrap_or(0),
-                expected,
-                "{}: events for own entry {id} (one for the create, one for the share)",
+            // One for the create and one for the share, or one for both when the stream
+            // numbered them in the same read (an entry takes one position per read).
+            let most = 1 + usize::from(own_shared.contains(id));
+            let got = own_events.get(id).copied().unwrap_or(0);
+            assert!(
+                (1..=most).contains(&got),
+                "{}: {got} events for own entry {id} (one per write, or one for both)",
                 w.name
             );
         }

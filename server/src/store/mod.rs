@@ -7,6 +7,7 @@
 //! a write and the events it causes commit together; live delivery takes them from the
 //! write, and resume reads them back by sequence number.
 
+mod delivery;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+pub use delivery::{StreamEvent, StreamKind};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -118,16 +120,6 @@ pub struct EntryRecord {
     pub partner_b: Option<String>,
 }
 
-/// One row of a user's stream; the entry is read at delivery time so that a withdrawn
-/// or deleted entry is never replayed from the log.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub seq: i64,
-    pub kind: EventKind,
-    pub entry_id: Option<String>,
-    pub entry: Option<EntryRecord>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// An entry appeared or changed for this user (or stopped being visible).
@@ -144,6 +136,14 @@ impl EventKind {
             EventKind::Entry => "entry",
             EventKind::Couple => "couple",
             EventKind::Summary => "summary",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "couple" => EventKind::Couple,
+            "summary" => EventKind::Summary,
+            _ => EventKind::Entry,
         }
     }
 }
@@ -282,16 +282,15 @@ pub struct WriteResult {
     pub entry: Option<EntryRecord>,
     /// True when this request id had already been applied: nothing changed now.
     pub replayed: bool,
-    /// The events the write appended, for live delivery.
+    /// The changes the write recorded, for live delivery.
     pub events: Vec<Published>,
 }
 
-/// An event a committed transaction appended to a user's stream, with the entry as that
-/// transaction left it, so live connections can send it without reading it back.
+/// A change a committed transaction recorded for a user: their open connections wake up
+/// and number it (see `delivery`).
 #[derive(Debug, Clone)]
 pub struct Published {
     pub user: String,
-    pub event: StoredEvent,
 }
 
 impl Published {
@@ -390,13 +389,13 @@ pub trait Store: Send + Sync + 'static {
     /// Changes made by other instances; `None` for a backend only one instance uses.
     async fn listen(&self) -> Result<Option<futures_util::stream::BoxStream<'static, Signal>>>;
 
-    /// Events of the user's stream after `since`, oldest first.
-    async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StoredEvent>>;
-    /// Whether a client at `cursor` may have seen the entry: an event about it at or
-    /// before the cursor left it visible, and was not withheld since.
-    async fn may_have_seen(&self, user_id: &str, entry_id: &str, cursor: i64) -> Result<bool>;
-    /// Records that the stream skipped this entry at `seq` (it was gone when delivered).
-    async fn withhold(&self, user_id: &str, entry_id: &str, seq: i64) -> Result<()>;
-    /// The sequence number of the user's latest event (0 if none).
-    async fn head(&self, user_id: &str) -> Result<i64>;
+    /// Gives the user's changes not yet numbered their positions in the user's stream (only
+    /// those the user may see now; see `delivery`); returns the stream's head.
+    async fn advance(&self, user_id: &str) -> Result<i64>;
+    /// Remembers that a listing showed the user these entries of their partner's, so that
+    /// their later withdrawal reaches the user's stream as `entry_removed` even if the
+    /// share was never numbered there (it happened between a stream read and the listing).
+    async fn mark_shown(&self, user_id: &str, entry_ids: &[&str]) -> Result<()>;
+    /// Positions of the user's stream after `since`, oldest first, with entries as they are now.
+    async fn stream_after(&self, user_id: &str, since: i64, limit: i64) -> Result<Vec<StreamEvent>>;
 }

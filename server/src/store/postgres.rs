@@ -50,6 +50,15 @@ impl PgStore {
         Ok(result)
     }
 
+    /// Readers of one user on several connections or instances wait for each other on
+    /// the user's row (`STREAM_MARKS_LOCKED`).
+    async fn commit_advance(&self, user_id: &str) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let head = super::delivery::advance_in(&mut self.w(&mut tx), user_id).await?;
+        tx.commit().await?;
+        Ok(head)
+    }
+
     /// NOTIFY is transactional: other instances hear of the change only once it commits.
     async fn announce(tx: &mut Transaction<'_, Postgres>, channel: &str, payload: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")

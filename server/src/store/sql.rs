@@ -16,10 +16,10 @@ macro_rules! entry_select {
 }
 pub(crate) use entry_select;
 
-/// An event row with its entry's columns, all nullable (the entry may be gone).
+/// A stream position with its entry's columns, all nullable (the entry may be gone).
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
-    pub seq: i64,
+    pub pos: i64,
     pub ev_kind: String,
     pub ev_entry_id: Option<String>,
     pub id: Option<String>,
@@ -38,12 +38,8 @@ pub(crate) struct EventRow {
 }
 
 impl EventRow {
-    pub fn into_event(self) -> super::StoredEvent {
-        let kind = match self.ev_kind.as_str() {
-            "couple" => super::EventKind::Couple,
-            "summary" => super::EventKind::Summary,
-            _ => super::EventKind::Entry,
-        };
+    pub fn into_event(self) -> super::StreamEvent {
+        let kind = super::StreamKind::parse(&self.ev_kind);
         let entry = match (self.id, self.author_id, self.author_name, self.kind, self.body) {
             (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => Some(super::EntryRecord {
                 id,
@@ -62,10 +58,10 @@ impl EventRow {
             }),
             _ => None,
         };
-        super::StoredEvent {
-            seq: self.seq,
+        super::StreamEvent {
+            pos: self.pos,
             kind,
-            entry_id: self.ev_entry_id,
+            subject: self.ev_entry_id,
             entry,
         }
     }
@@ -228,6 +224,54 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
+        impl $crate::store::delivery::StreamTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
+            async fn stream_marks(&mut self, user_id: &str) -> $crate::store::Result<Option<(i64, i64, i64)>> {
+                let sql = if <$store>::ROW_LOCKS { $crate::store::delivery::STREAM_MARKS_LOCKED } else { $crate::store::delivery::STREAM_MARKS };
+                Ok(sqlx::query_as(sql).bind(user_id).fetch_optional(&mut **self.0).await?)
+            }
+
+            async fn set_stream_marks(&mut self, read: i64, pos: i64, user_id: &str) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::delivery::SET_STREAM_MARKS).bind(read).bind(pos).bind(user_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn changes_after(&mut self, user_id: &str, after: i64, limit: i64) -> $crate::store::Result<Vec<(i64, String, Option<String>)>> {
+                Ok(sqlx::query_as($crate::store::delivery::CHANGES_AFTER).bind(user_id).bind(after).bind(limit).fetch_all(&mut **self.0).await?)
+            }
+
+            async fn drop_changes(&mut self, user_id: &str, upto: i64) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::delivery::DROP_CHANGES).bind(user_id).bind(upto).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn stream_state(&mut self, user_id: &str, subject: &str) -> $crate::store::Result<Option<String>> {
+                Ok(sqlx::query_scalar($crate::store::delivery::STREAM_STATE).bind(user_id).bind(subject).fetch_optional(&mut **self.0).await?)
+            }
+
+            async fn set_stream_state(&mut self, user_id: &str, subject: &str, state: Option<&str>) -> $crate::store::Result<()> {
+                match state {
+                    Some(state) => sqlx::query($crate::store::delivery::SET_STREAM_STATE).bind(user_id).bind(subject).bind(state).execute(&mut **self.0).await?,
+                    None => sqlx::query($crate::store::delivery::CLEAR_STREAM_STATE).bind(user_id).bind(subject).execute(&mut **self.0).await?,
+                };
+                Ok(())
+            }
+
+            async fn append_stream(&mut self, user_id: &str, pos: i64, kind: $crate::store::StreamKind, subject: Option<&str>) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::delivery::APPEND_STREAM).bind(user_id).bind(pos).bind(kind.as_str()).bind(subject).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn therapist_reads(&mut self, therapist_id: &str, couple_id: &str) -> $crate::store::Result<bool> {
+                let found: Option<i32> = sqlx::query_scalar($crate::store::delivery::THERAPIST_READS).bind(couple_id).bind(therapist_id).fetch_optional(&mut **self.0).await?;
+                Ok(found.is_some())
+            }
+
+            async fn therapist_shared(&mut self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::delivery::THERAPIST_SHARED).bind(couple_id).fetch_all(&mut **self.0).await?)
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn create_user(&self, u: $crate::store::NewUser<'_>) -> $crate::store::Result<$crate::store::User> {
                 let res = sqlx::query(
@@ -298,9 +342,13 @@ macro_rules! impl_store {
                 let Some((id, email, display_name, role, created_at, s_created, last_seen_at, expires_at)) = row else {
                     return Ok(None);
                 };
-                // Refresh at most once a minute: a read should not cost a write every time.
-                if now - last_seen_at > 60_000 {
-                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                // A read should not cost a write every time: refresh once "last seen" is older
+                // than a quarter of the idle time, or a minute, whichever is shorter. Then a
+                // session used more often than every three quarters of its idle time (an open
+                // websocket re-checks it at every ping) never idles out, however short that is.
+                let refresh_after = ((now - idle_after) / 4).min(60_000);
+                if now - last_seen_at > refresh_after {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1")
                         .bind(now)
                         .bind(token_hash)
                         .execute(&self.pool)
@@ -362,6 +410,34 @@ macro_rules! impl_store {
                 for e in &entries {
                     $crate::store::write::emit_to_readers(&mut self.w(&mut tx), e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
                 }
+                // Replies to them stay their writers' but no longer say what they answered
+                // (docs/privacy.md). A reply answers the other member of its own couple, so
+                // these are the replies others wrote in this user's couples, current or
+                // earlier: that also covers entries this user had deleted before.
+                let replies: Vec<$crate::store::EntryRecord> = sqlx::query_as($crate::store::sql::entry_select!(
+                    "WHERE en.kind = 'reply' AND en.reply_to IS NOT NULL AND en.author_id <> $1 \
+                     AND (c.partner_a = $1 OR c.partner_b = $1)"
+                ))
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for mut reply in replies {
+                    let mut body: serde_json::Value = serde_json::from_str(&reply.body).map_err($crate::error::ApiError::internal)?;
+                    if let Some(fields) = body.as_object_mut() {
+                        fields.remove("to");
+                    }
+                    reply.body = body.to_string();
+                    reply.reply_to = None;
+                    reply.updated_at = now;
+                    sqlx::query("UPDATE entries SET body = $1, reply_to = NULL, updated_at = $2 WHERE id = $3")
+                        .bind(&reply.body)
+                        .bind(now)
+                        .bind(&reply.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    // Their writer's open screens drop the link too.
+                    $crate::store::write::emit(&mut self.w(&mut tx), &reply.author_id, EventKind::Entry, Some(&reply.id), Some(&reply), now, &mut out).await?;
+                }
                 // The couple ends, and with it any therapist's access.
                 if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
                     $crate::store::write::emit_to_therapist(&mut self.w(&mut tx), Some(&couple.id), now, &mut out).await?;
@@ -402,7 +478,7 @@ macro_rules! impl_store {
                 for h in &sessions {
                     Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
                 }
-                for table in ["sessions", "events", "requests", "withheld"] {
+                for table in ["sessions", "events", "requests", "stream", "stream_state"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
                 }
                 sqlx::query("DELETE FROM access_log WHERE reader_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -716,11 +792,13 @@ macro_rules! impl_store {
             async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::Result<Vec<$crate::store::TherapistCouple>> {
                 Ok(sqlx::query_as(
                     "SELECT c.id AS couple_id, ua.display_name AS partner_a_name, ub.display_name AS partner_b_name, l.active_at, \
-                     (SELECT MAX(e.shared_therapist_at) FROM entries e WHERE e.couple_id = c.id) AS last_shared_at \
+                     (SELECT MAX(e.shared_therapist_at) FROM entries e WHERE e.couple_id = c.id AND e.shared_therapist_at IS NOT NULL \
+                      AND (e.kind <> 'reply' OR EXISTS (SELECT 1 FROM entries r WHERE r.id = e.reply_to AND r.couple_id = c.id \
+                      AND r.kind <> 'reply' AND r.shared_therapist_at IS NOT NULL))) AS last_shared_at \
                      FROM therapist_links l JOIN couples c ON c.id = l.couple_id \
                      JOIN users ua ON ua.id = c.partner_a JOIN users ub ON ub.id = c.partner_b \
                      WHERE l.therapist_id = $1 AND l.active_at IS NOT NULL AND l.revoked_at IS NULL AND c.ended_at IS NULL \
-                     ORDER BY last_shared_at DESC, ua.display_name",
+                     ORDER BY last_shared_at DESC NULLS LAST, ua.display_name, c.id",
                 )
                 .bind(therapist_id)
                 .fetch_all(&self.pool)
@@ -783,58 +861,51 @@ macro_rules! impl_store {
                 self.signals().await
             }
 
-            async fn events_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::StoredEvent>> {
-                let rows: Vec<$crate::store::sql::EventRow> = sqlx::query_as(
-                    "SELECT ev.seq, ev.kind AS ev_kind, ev.entry_id AS ev_entry_id, \
-                     en.id, en.couple_id, en.author_id, u.display_name AS author_name, en.kind, en.body, en.reply_to, \
-                     en.created_at, en.updated_at, en.shared_partner_at, en.shared_therapist_at, c.partner_a, c.partner_b \
-                     FROM events ev LEFT JOIN entries en ON en.id = ev.entry_id \
-                     LEFT JOIN users u ON u.id = en.author_id LEFT JOIN couples c ON c.id = en.couple_id \
-                     WHERE ev.user_id = $1 AND ev.seq > $2 ORDER BY ev.seq LIMIT $3",
-                )
-                .bind(user_id)
-                .bind(since)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|r| r.into_event()).collect())
-            }
-
-            async fn may_have_seen(&self, user_id: &str, entry_id: &str, cursor: i64) -> $crate::store::Result<bool> {
-                let shown: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE user_id = $1 AND entry_id = $2 AND seq <= $3 AND visible = 1")
-                        .bind(user_id)
-                        .bind(entry_id)
-                        .bind(cursor)
-                        .fetch_one(&self.pool)
-                        .await?;
-                let withheld: Option<i64> = sqlx::query_scalar("SELECT seq FROM withheld WHERE user_id = $1 AND entry_id = $2")
+            async fn advance(&self, user_id: &str) -> $crate::store::Result<i64> {
+                // Most reads find nothing new: answer those without a write transaction.
+                let marks: Option<(i64, i64, i64)> = sqlx::query_as($crate::store::delivery::STREAM_MARKS)
                     .bind(user_id)
-                    .bind(entry_id)
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(shown.is_some_and(|shown| withheld.is_none_or(|w| w < shown)))
+                match marks {
+                    None => Ok(0),
+                    Some((written, read, pos)) if read >= written => Ok(pos),
+                    Some(_) => self.commit_advance(user_id).await,
+                }
             }
 
-            async fn withhold(&self, user_id: &str, entry_id: &str, seq: i64) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "INSERT INTO withheld (user_id, entry_id, seq) VALUES ($1, $2, $3) \
-                     ON CONFLICT (user_id, entry_id) DO UPDATE SET seq = excluded.seq WHERE withheld.seq < excluded.seq",
-                )
-                .bind(user_id)
-                .bind(entry_id)
-                .bind(seq)
-                .execute(&self.pool)
-                .await?;
+            async fn mark_shown(&self, user_id: &str, entry_ids: &[&str]) -> $crate::store::Result<()> {
+                if entry_ids.is_empty() {
+                    return Ok(());
+                }
+                // Usually the stream showed them all already: check before writing.
+                let marks: Vec<String> = (2..entry_ids.len() + 2).map(|i| format!("${i}")).collect();
+                let sql = format!("SELECT subject FROM stream_state WHERE user_id = $1 AND subject IN ({})", marks.join(", "));
+                let mut known = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+                for id in entry_ids {
+                    known = known.bind(*id);
+                }
+                let known: std::collections::HashSet<String> = known.fetch_all(&self.pool).await?.into_iter().collect();
+                let missing: Vec<&&str> = entry_ids.iter().filter(|id| !known.contains(**id)).collect();
+                if missing.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for id in missing {
+                    sqlx::query($crate::store::delivery::MARK_SHOWN).bind(user_id).bind(*id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn head(&self, user_id: &str) -> $crate::store::Result<i64> {
-                Ok(sqlx::query_scalar("SELECT event_seq FROM users WHERE id = $1")
+            async fn stream_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::StreamEvent>> {
+                let rows: Vec<$crate::store::sql::EventRow> = sqlx::query_as($crate::store::delivery::STREAM_AFTER)
                     .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .unwrap_or(0))
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.into_event()).collect())
             }
         }
     };

@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::delivery::{self, StreamKind, StreamTx};
 use super::sql::impl_store;
 use super::write::{self, NewEntry, WriteTx};
 use super::{CoupleRow, EntryRecord, EventKind, Result, Scope, WriteRequest, WriteResult};
@@ -15,7 +16,7 @@ use crate::error::ApiError;
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Entry writes go through one writer thread that commits them in groups.
+    /// Entry writes and stream numbering go through one writer thread that commits them in groups.
     writes: mpsc::Sender<Job>,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: std::sync::mpsc::Sender<()>,
@@ -94,7 +95,17 @@ impl SqliteStore {
     async fn commit_write(&self, req: &WriteRequest) -> Result<WriteResult> {
         let (tx, rx) = oneshot::channel();
         self.writes
-            .send((req.clone(), tx))
+            .send(Job::Write(req.clone(), tx))
+            .await
+            .map_err(|_| ApiError::internal("the writer thread stopped"))?;
+        rx.await.map_err(|_| ApiError::internal("the writer thread stopped"))?
+    }
+
+    /// Numbering a stream writes too: it joins the writer thread's next group.
+    async fn commit_advance(&self, user_id: &str) -> Result<i64> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(Job::Advance(user_id.to_string(), tx))
             .await
             .map_err(|_| ApiError::internal("the writer thread stopped"))?;
         rx.await.map_err(|_| ApiError::internal("the writer thread stopped"))?
@@ -124,8 +135,65 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, Sqlite);
 
-/// A write waiting for the writer thread, with where its answer goes.
-type Job = (WriteRequest, oneshot::Sender<Result<WriteResult>>);
+/// Work waiting for the writer thread, with where its answer goes.
+enum Job {
+    /// An entry write.
+    Write(WriteRequest, oneshot::Sender<Result<WriteResult>>),
+    /// Numbering a user's new changes (`delivery::advance_in`); answers the head.
+    Advance(String, oneshot::Sender<Result<i64>>),
+}
+
+/// A job's answer, held until its group commits.
+enum Answer {
+    Write(oneshot::Sender<Result<WriteResult>>, Result<WriteResult>),
+    Advance(oneshot::Sender<Result<i64>>, Result<i64>),
+}
+
+impl Answer {
+    fn is_ok(&self) -> bool {
+        match self {
+            Answer::Write(_, r) => r.is_ok(),
+            Answer::Advance(_, r) => r.is_ok(),
+        }
+    }
+
+    fn send(self) {
+        match self {
+            Answer::Write(reply, r) => drop(reply.send(r)),
+            Answer::Advance(reply, r) => drop(reply.send(r)),
+        }
+    }
+
+    fn fail(self, message: &str) {
+        match self {
+            Answer::Write(reply, _) => drop(reply.send(Err(ApiError::internal(message.to_string())))),
+            Answer::Advance(reply, _) => drop(reply.send(Err(ApiError::internal(message.to_string())))),
+        }
+    }
+}
+
+impl Job {
+    /// Runs the job on the writer's connection (inside the group's transaction).
+    fn run(self, conn: &mut rusqlite::Connection) -> Answer {
+        match self {
+            Job::Write(req, reply) => {
+                let result = run_ready(write::write_in(&mut LiteTx(conn), &req));
+                Answer::Write(reply, result)
+            }
+            Job::Advance(user, reply) => {
+                let result = run_ready(delivery::advance_in(&mut LiteTx(conn), &user));
+                Answer::Advance(reply, result)
+            }
+        }
+    }
+
+    fn fail(self, message: &str) {
+        match self {
+            Job::Write(_, reply) => drop(reply.send(Err(ApiError::internal(message.to_string())))),
+            Job::Advance(_, reply) => drop(reply.send(Err(ApiError::internal(message.to_string())))),
+        }
+    }
+}
 
 /// The single writer: takes every write waiting in the queue (up to `GROUP`), applies
 /// each in its own savepoint, and commits them with one fsync. A write that fails rolls
@@ -143,8 +211,8 @@ fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) 
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let message = e.to_string();
-            for (_, reply) in batch {
-                let _ = reply.send(Err(ApiError::internal(message.clone())));
+            for job in batch {
+                job.fail(&message);
             }
             continue;
         }
@@ -152,11 +220,11 @@ fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) 
         // Set when a savepoint could not be ended: what it holds is unknown, so the whole
         // group is rolled back rather than committed.
         let mut broken: Option<String> = None;
-        for (req, reply) in batch {
-            let result = match conn.execute_batch("SAVEPOINT write") {
+        for job in batch {
+            match conn.execute_batch("SAVEPOINT write") {
                 Ok(()) => {
-                    let result = run_ready(write::write_in(&mut LiteTx(&mut conn), &req));
-                    let end = if result.is_ok() {
+                    let answer = job.run(&mut conn);
+                    let end = if answer.is_ok() {
                         "RELEASE write"
                     } else {
                         "ROLLBACK TO write; RELEASE write"
@@ -164,11 +232,10 @@ fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) 
                     if let Err(e) = conn.execute_batch(end) {
                         broken = Some(e.to_string());
                     }
-                    result
+                    results.push(answer);
                 }
-                Err(e) => Err(e.into()),
-            };
-            results.push((reply, result));
+                Err(e) => job.fail(&e.to_string()),
+            }
         }
         let outcome = match broken {
             Some(message) => Err(message),
@@ -176,14 +243,14 @@ fn group_commit(mut conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) 
         };
         match outcome {
             Ok(()) => {
-                for (reply, result) in results {
-                    let _ = reply.send(result);
+                for answer in results {
+                    answer.send();
                 }
             }
             Err(message) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                for (reply, _) in results {
-                    let _ = reply.send(Err(ApiError::internal(message.clone())));
+                for answer in results {
+                    answer.fail(&message);
                 }
             }
         }
@@ -352,5 +419,78 @@ impl WriteTx for LiteTx<'_> {
     async fn active_therapist(&mut self, couple_id: &str) -> Result<Option<String>> {
         let mut stmt = self.0.prepare_cached(write::ACTIVE_THERAPIST)?;
         Ok(stmt.query_row(params![couple_id], |r| r.get(0)).optional()?)
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamTx for LiteTx<'_> {
+    /// One writer at a time: no row lock needed.
+    async fn stream_marks(&mut self, user_id: &str) -> Result<Option<(i64, i64, i64)>> {
+        let mut stmt = self.0.prepare_cached(delivery::STREAM_MARKS)?;
+        Ok(stmt
+            .query_row(params![user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    async fn set_stream_marks(&mut self, read: i64, pos: i64, user_id: &str) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(delivery::SET_STREAM_MARKS)?;
+        stmt.execute(params![read, pos, user_id])?;
+        Ok(())
+    }
+
+    async fn changes_after(
+        &mut self,
+        user_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Option<String>)>> {
+        let mut stmt = self.0.prepare_cached(delivery::CHANGES_AFTER)?;
+        let rows = stmt.query_map(params![user_id, after, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    async fn drop_changes(&mut self, user_id: &str, upto: i64) -> Result<()> {
+        self.0
+            .prepare_cached(delivery::DROP_CHANGES)?
+            .execute(params![user_id, upto])?;
+        Ok(())
+    }
+
+    async fn stream_state(&mut self, user_id: &str, subject: &str) -> Result<Option<String>> {
+        let mut stmt = self.0.prepare_cached(delivery::STREAM_STATE)?;
+        Ok(stmt.query_row(params![user_id, subject], |r| r.get(0)).optional()?)
+    }
+
+    async fn set_stream_state(&mut self, user_id: &str, subject: &str, state: Option<&str>) -> Result<()> {
+        match state {
+            Some(state) => self
+                .0
+                .prepare_cached(delivery::SET_STREAM_STATE)?
+                .execute(params![user_id, subject, state])?,
+            None => self
+                .0
+                .prepare_cached(delivery::CLEAR_STREAM_STATE)?
+                .execute(params![user_id, subject])?,
+        };
+        Ok(())
+    }
+
+    async fn append_stream(&mut self, user_id: &str, pos: i64, kind: StreamKind, subject: Option<&str>) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(delivery::APPEND_STREAM)?;
+        stmt.execute(params![user_id, pos, kind.as_str(), subject])?;
+        Ok(())
+    }
+
+    async fn therapist_reads(&mut self, therapist_id: &str, couple_id: &str) -> Result<bool> {
+        let mut stmt = self.0.prepare_cached(delivery::THERAPIST_READS)?;
+        Ok(stmt.exists(params![couple_id, therapist_id])?)
+    }
+
+    async fn therapist_shared(&mut self, couple_id: &str) -> Result<Vec<EntryRecord>> {
+        let mut stmt = self.0.prepare_cached(delivery::THERAPIST_SHARED)?;
+        let rows = stmt.query_map(params![couple_id], entry_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }

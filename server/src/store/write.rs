@@ -6,9 +6,7 @@
 
 use async_trait::async_trait;
 
-use super::{
-    CoupleRow, EntryRecord, EventKind, Published, Result, Scope, StoredEvent, WriteOp, WriteRequest, WriteResult,
-};
+use super::{CoupleRow, EntryRecord, EventKind, Published, Result, Scope, WriteOp, WriteRequest, WriteResult};
 use crate::error::ApiError;
 
 /// Locks, in id order, the rows of the writer and of everyone their change may notify:
@@ -128,10 +126,11 @@ pub async fn write_in<T: WriteTx>(tx: &mut T, req: &WriteRequest) -> Result<Writ
     })
 }
 
-/// Appends an event to one user's stream (the user row lock orders the stream) and adds it
-/// to `out`, for live delivery once the transaction commits. `entry` is the entry as this
-/// transaction leaves it (`None` once deleted): every emit follows the change it reports,
-/// and the event records whether the user can see it.
+/// Records a change that may concern one user (their row lock orders their changes) and
+/// adds them to `out`, to wake their connections once the transaction commits. `entry` is
+/// the entry as this transaction leaves it (`None` once deleted); the change notes whether
+/// the user could see it then, but whether it reaches them is decided when a reader
+/// numbers it (`delivery::advance_in`), as things stand at that time.
 pub async fn emit<T: WriteTx>(
     tx: &mut T,
     user_id: &str,
@@ -145,15 +144,9 @@ pub async fn emit<T: WriteTx>(
         EventKind::Entry => entry.is_some_and(|e| crate::consent::access(e, user_id).is_some()),
         _ => true,
     };
-    let seq = tx.append_event(user_id, kind, subject, visible, now).await?;
+    tx.append_event(user_id, kind, subject, visible, now).await?;
     out.push(Published {
         user: user_id.to_string(),
-        event: StoredEvent {
-            seq,
-            kind,
-            entry_id: subject.map(str::to_string),
-            entry: entry.cloned(),
-        },
     });
     Ok(())
 }
