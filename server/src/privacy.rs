@@ -73,7 +73,8 @@ async fn change_password(
     Ok((jar, Json(json!({ "user": user_json(&auth.user) }))))
 }
 
-/// Everything the user wrote (with its consent history) and everything shared with them.
+/// Everything the user wrote (with its consent history), everything shared with them, their
+/// own reads, and the therapist's view log of every couple they were paired in.
 async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
     let me = &auth.user.id;
     let entries = state.store.entries_visible_to(me, (i64::MAX, ""), i64::MAX).await?;
@@ -84,6 +85,22 @@ async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
     // The export itself is not recorded as a read (protocol.md, section 8, rule 8): it
     // holds the record of reads, and recording it would grow that record at every look.
     let access = state.store.access_log_of(me).await?;
+    // The therapist's view log of every couple the user was paired in: theirs to read even
+    // after the couple ended (docs/privacy.md), rendered as `GET /api/summary/{id}/views`.
+    let mut view_log = Vec::new();
+    for couple_id in state.store.couples_paired_in(me).await?.iter().rev() {
+        for v in state.store.summary_views(couple_id).await? {
+            view_log.push((
+                v.viewed_at,
+                json!({
+                    "couple_id": couple_id, "viewer": v.viewer_name, "action": v.action, "at": rfc3339(v.viewed_at),
+                    "period": { "from": rfc3339(v.period_from), "to": rfc3339(v.period_to) },
+                }),
+            ));
+        }
+    }
+    // Newest first across couples (stable: each couple's own order breaks ties).
+    view_log.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     let export = json!({
         "exported_at": rfc3339(now),
         "user": user_json(&auth.user),
@@ -92,6 +109,7 @@ async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
         "consent_history": history.iter().map(|c| json!({ "entry_id": c.entry_id, "scope": c.scope, "action": c.action, "at": rfc3339(c.at) })).collect::<Vec<_>>(),
         "entries_shared_with_me": shared_with_me.iter().filter_map(|e| consent::view_for(e, me)).collect::<Vec<Value>>(),
         "my_reads": access.iter().map(|a| json!({ "what": a.what, "couple_id": a.couple_id, "entry_id": a.entry_id, "at": rfc3339(a.at) })).collect::<Vec<_>>(),
+        "therapist_view_log": view_log.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     });
     let body = serde_json::to_string_pretty(&export).map_err(ApiError::internal)?;
     Ok((

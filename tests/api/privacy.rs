@@ -19,6 +19,7 @@ both_backends!(
     drafts_follow_their_writer_to_a_new_couple,
     exporting_is_not_a_read_and_every_recorded_read_is_documented,
     replies_forget_what_they_answered_when_its_writer_deletes_their_account,
+    the_export_keeps_the_therapists_view_log_after_the_couple_ends,
 );
 
 async fn expect_close(ws: &mut Ws, code: u16) {
@@ -438,4 +439,80 @@ async fn replies_forget_what_they_answered_when_its_writer_deletes_their_account
         assert!(!text.contains(&request) && !text.contains(&setback), "{text}");
         assert!(!text.contains("ANA-"), "{text}");
     }
+}
+
+async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (ana, ben) = app.couple().await;
+    let dr = app.signup("Dr Lee", "therapist").await;
+    let (status, body) = ana
+        .client
+        .post("/api/couple/therapist", json!({ "email": dr.email }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let couple_id = ana.client.get("/api/me").await.1["couple"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A partner's own reading is not in the log; the therapist's readings are.
+    ben.client.get(&format!("/api/summary/{couple_id}")).await;
+    let (status, _) = dr.client.get(&format!("/api/summary/{couple_id}?period=90d")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = dr.client.get(&format!("/api/summary/{couple_id}/export.csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, log) = ana.client.get(&format!("/api/summary/{couple_id}/views")).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log["views"].as_array().unwrap().len(), 2, "{log}");
+    // The export renders each row as the view log does, with the couple it belongs to.
+    let expected: Vec<Value> = log["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let mut row = v.clone();
+            row["couple_id"] = json!(couple_id);
+            row
+        })
+        .collect();
+    assert_eq!(expected[0]["action"], "exported_csv");
+    assert_eq!(expected[1]["action"], "viewed");
+
+    let (status, body) = ana.client.post("/api/couple/unpair", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for p in [&ana, &ben] {
+        let (status, export) = p.client.get("/api/me/export").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(export["couple"], Value::Null, "{export}");
+        assert_eq!(export["therapist_view_log"], json!(expected), "{}: {export}", p.email);
+    }
+    // The same after the other partner deletes their account.
+    let (cat, dan) = app.couple().await;
+    cat.client
+        .post("/api/couple/therapist", json!({ "email": dr.email }))
+        .await;
+    let (status, body) = dan.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let couple2 = dan.client.get("/api/me").await.1["couple"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = dr.client.get(&format!("/api/summary/{couple2}?period=7d")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = cat.client.delete("/api/me", json!({ "password": cat.password })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, export) = dan.client.get("/api/me/export").await;
+    let rows = export["therapist_view_log"].as_array().expect("therapist_view_log");
+    assert_eq!(rows.len(), 1, "{export}");
+    assert_eq!(
+        (&rows[0]["couple_id"], &rows[0]["viewer"], &rows[0]["action"]),
+        (&json!(couple2), &json!("Dr Lee"), &json!("viewed"))
+    );
+    // Someone never paired in that couple finds nothing of it in their export.
+    let eve = app.partner("Eve").await;
+    let (_, export) = eve.client.get("/api/me/export").await;
+    assert_eq!(export["therapist_view_log"], json!([]), "{export}");
+    let (_, export) = dr.client.get("/api/me/export").await;
+    assert_eq!(export["therapist_view_log"], json!([]), "{export}");
 }

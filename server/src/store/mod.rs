@@ -385,6 +385,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// The log of the summary's views by therapists, newest first.
     async fn summary_views(&self, couple_id: &str) -> Result<Vec<SummaryView>>;
+    /// Every couple the user was ever paired in, current and ended, oldest first: the
+    /// couples whose view log they read (a couple that never paired has none).
+    async fn couples_paired_in(&self, user_id: &str) -> Result<Vec<String>>;
 
     /// Changes made by other instances; `None` for a backend only one instance uses.
     async fn listen(&self) -> Result<Option<futures_util::stream::BoxStream<'static, Signal>>>;

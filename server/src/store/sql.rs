@@ -857,6 +857,16 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn couples_paired_in(&self, user_id: &str) -> $crate::store::Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT id FROM couples WHERE (partner_a = $1 OR partner_b = $1) AND partner_b IS NOT NULL \
+                     ORDER BY created_at, id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn listen(&self) -> $crate::store::Result<Option<futures_util::stream::BoxStream<'static, $crate::store::Signal>>> {
                 self.signals().await
             }
