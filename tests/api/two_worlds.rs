@@ -31,6 +31,7 @@
 
 mod accounts;
 mod diff;
+mod known_leaks;
 mod normalize;
 mod plan;
 mod resolve;
