@@ -21,3 +21,4 @@ mod privacy;
 mod scale_out;
 mod stream;
 mod therapist;
+mod two_worlds;
