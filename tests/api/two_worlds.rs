@@ -24,7 +24,8 @@
 //! now and then inserts nothing and compares everyone: the harness itself must not tell
 //! the worlds apart.
 //!
-//! `PROPTEST_CASES` sets the number of cases per backend (default 100); a failure is shrunk
+//! `TWO_WORLDS_CASES` (or `PROPTEST_CASES`) sets the number of cases per backend (default
+//! 100; CI runs 1,000); a failure is shrunk
 //! and its seed saved in `tests/api/two_worlds.proptest-regressions`, replayed first on
 //! later runs. `TWO_WORLDS_TRACE=1` prints each passing case's plan and time;
 //! `TWO_WORLDS_SURVEY=1` prints every failing case as it comes (unshrunk) and goes on.
@@ -53,8 +54,11 @@ both_backends!(histories_differing_only_in_hidden_actions_look_the_same);
 
 const REGRESSIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/two_worlds.proptest-regressions");
 
+/// `TWO_WORLDS_CASES`, else `PROPTEST_CASES`: CI raises this test's count alone (the
+/// other property tests read `PROPTEST_CASES` too, and are far dearer per case).
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
+    std::env::var("TWO_WORLDS_CASES")
+        .or_else(|_| std::env::var("PROPTEST_CASES"))
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100)
