@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
@@ -91,7 +92,6 @@ async fn sessions_expire(backend: Backend) {
 
 /// Moves every session's "last seen" `ms` into the past: as if that long went by unused.
 async fn age_sessions(app: &TestApp, backend: Backend, ms: i64) {
-    use sqlx::Connection;
     let sql = "UPDATE sessions SET last_seen_at = last_seen_at - $1";
     match backend {
         Backend::Sqlite => {
@@ -101,6 +101,21 @@ async fn age_sessions(app: &TestApp, backend: Backend, ms: i64) {
         Backend::Postgres => {
             let mut db = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
             sqlx::query(sql).bind(ms).execute(&mut db).await.unwrap();
+        }
+    }
+}
+
+/// The sessions' "last seen" times, oldest first.
+async fn last_seen(app: &TestApp, backend: Backend) -> Vec<i64> {
+    let sql = "SELECT last_seen_at FROM sessions ORDER BY last_seen_at";
+    match backend {
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
         }
     }
 }
@@ -128,9 +143,27 @@ async fn an_open_websocket_keeps_a_one_minute_session_alive(backend: Backend) {
     };
     let ana = app.partner("Ana").await;
     let mut ws = ana.ws(None).await;
-    // 55 s of nothing but pings: the socket's next ping must count as use, or the
-    // session idles out (and the socket closes with 4001) within the next 5 s.
+    // 55 s of nothing but pings: the socket's next ping (one a second) must count as use,
+    // refreshing "last seen", or the session idles out (and the socket closes with 4001)
+    // within the next 5 s. Nothing but the socket touches the session meanwhile.
     age_sessions(&app, backend, 55_000).await;
-    ws.expect_silence(Duration::from_secs(8)).await;
+    let aged = last_seen(&app, backend).await;
+    assert_eq!(aged.len(), 1, "one session");
+    let refreshed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let now = last_seen(&app, backend).await;
+            if now[0] > aged[0] + 50_000 {
+                return now[0];
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        refreshed.is_ok(),
+        "the socket's pings never refreshed the session (still {aged:?})"
+    );
+    // The socket is still open and in use, and the session still works.
+    ws.expect_nothing_before_marker().await;
     assert_eq!(ana.client.get("/api/me").await.0, StatusCode::OK);
 }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{check_in, spawn_app, Backend, Partner};
+use crate::helpers::{check_in, http_client, spawn_app, Backend, Partner};
 
 both_backends!(
     bad_entries_are_refused_and_change_nothing,
@@ -18,10 +18,12 @@ both_backends!(
 
 /// Everything observable about a partner's data, to compare before and after.
 async fn snapshot(p: &Partner) -> Value {
-    json!([
-        p.client.get("/api/entries?limit=200").await.1,
-        p.client.get("/api/events").await.1["head"]
-    ])
+    let (status, entries) = p.client.get("/api/entries?limit=200").await;
+    assert_eq!(status, StatusCode::OK, "{entries}");
+    let (status, events) = p.client.get("/api/events").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert!(events["head"].is_i64(), "{events}");
+    json!([entries, events["head"]])
 }
 
 async fn bad_entries_are_refused_and_change_nothing(backend: Backend) {
@@ -287,16 +289,17 @@ async fn bad_account_input(backend: Backend) {
             json!({ "email": ana.email, "password": "not the password" }),
         )
         .await;
-    let (_, r2) = anon
+    let (s2, r2) = anon
         .post(
             "/api/login",
             json!({ "email": "nobody@example.org", "password": "not the password" }),
         )
         .await;
     assert_eq!((s1, &r1), (StatusCode::UNAUTHORIZED, &r2));
+    assert_eq!(s2, s1);
     assert_eq!(anon.cookie(), None);
     // A cross-site form post is refused before it does anything.
-    let res = reqwest::Client::new()
+    let res = http_client()
         .post(format!("{}/api/login", app.base))
         .header("Origin", "https://evil.example")
         .json(&json!({ "email": ana.email, "password": ana.password }))
@@ -323,7 +326,7 @@ async fn bad_queries_and_methods_get_json_errors(backend: Backend) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
         assert_eq!(body["error"]["field"], field, "{path}: {body}");
     }
-    let res = reqwest::Client::new()
+    let res = http_client()
         .put(format!("{}/api/entries", app.base))
         .send()
         .await

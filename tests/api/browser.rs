@@ -10,15 +10,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use tandem::{serve, AppState, Config};
-use tokio::time::sleep;
 
-use crate::browser_support::{browser_available, eventually, Driver, Screen, WAIT};
-use crate::helpers::{spawn_app, Backend};
+use crate::browser_support::{browser_available, eventually, settled, take_turn, tap, Driver, Screen, WAIT};
+use crate::helpers::{fresh_database, spawn_on_listener, Backend, HeldPort};
 
 /// The app backs off up to 10 s between reconnection attempts; allow one full round.
 const RECONNECT_WAIT: Duration = Duration::from_secs(25);
@@ -72,13 +69,11 @@ impl Phone {
         self.find_by(Locator::XPath(&xpath), &format!("button {text:?}")).await
     }
 
-    /// Clicks like a thumb: scrolled to the middle of the screen first, clear of the
-    /// sticky header and the tab bar.
+    /// Clicks like a thumb (see `browser_support::tap`).
     async fn tap(&self, el: &Element) {
-        let arg = serde_json::to_value(el).expect("element as JSON");
-        self.js("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
-            .await;
-        el.click().await.expect("click");
+        if let Err(e) = tap(&self.c, el).await {
+            panic!("{} could not tap {el:?}: {e}", self.name);
+        }
     }
 
     async fn tap_css(&self, css: &str) {
@@ -192,7 +187,7 @@ impl Phone {
         )
         .await;
         // Let the entry fade-in finish so the picture shows the settled screen.
-        sleep(Duration::from_millis(400)).await;
+        settled(&self.c).await;
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
@@ -206,42 +201,34 @@ impl Phone {
     }
 }
 
-/// A server on a chosen port over an existing database (the restart after an outage).
-struct Restarted {
-    _stop: tokio::sync::oneshot::Sender<()>,
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_partners_on_their_phones() {
+        super::two_partners_on_their_phones(crate::helpers::Backend::Sqlite).await
+    }
 }
 
-async fn serve_again(port: u16, database_url: &str) -> Restarted {
-    let config = Config::parse_from([
-        "tandem",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database-url",
-        database_url,
-        "--attempts-per-minute",
-        "1000",
-    ]);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("the same port again");
-    let addr = listener.local_addr().expect("addr");
-    let state = AppState::new(config, addr).await.expect("server state");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async move {
-        let _ = rx.await;
-    }));
-    Restarted { _stop: tx }
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_partners_on_their_phones() {
+        super::two_partners_on_their_phones(crate::helpers::Backend::Postgres).await
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_partners_on_their_phones() {
+async fn two_partners_on_their_phones(backend: Backend) {
     if !browser_available() {
         return;
     }
-    let app = spawn_app(Backend::Sqlite).await.expect("sqlite always runs");
+    let Some((database_url, dir)) = fresh_database(backend).await else {
+        return;
+    };
+    let _turn = take_turn().await;
+    // The test keeps the listening socket, so the server can go away and come back at
+    // the same address (the pages keep their origin) without the port being given up.
+    let port = HeldPort::new();
+    let app = spawn_on_listener(&database_url, dir, &[], port.share()).await;
+    assert_eq!(app.addr, port.addr());
     let base = app.base.clone();
-    let port = app.addr.port();
-    let database_url = app.database_url.clone();
     let shots = std::env::var_os("TANDEM_SCREENSHOTS").map(PathBuf::from);
 
     let driver = Driver::start().await;
@@ -379,6 +366,7 @@ async fn two_partners_on_their_phones() {
     // --- The server goes away: Ana writes anyway; it waits on her phone, and is saved
     // exactly once when the server is back.
     let dir = app.stop().await;
+    let refusing = port.refuse();
     ana.see_within(RECONNECT_WAIT, "#conn", "Offline").await;
     ana.tap_button("Write").await;
     ana.tap_css("button.kind[data-kind=appreciation]").await;
@@ -403,7 +391,9 @@ async fn two_partners_on_their_phones() {
     );
     ana.shot("09-offline").await;
 
-    let _server = serve_again(port, &database_url).await;
+    refusing.stop().await;
+    let server = spawn_on_listener(&database_url, None, &[], port.share()).await;
+    assert_eq!(server.addr, port.addr(), "back at the same address");
     ana.see_within(RECONNECT_WAIT, "#conn", "Live").await;
     ana.see("#drafts article[data-kind=appreciation]", "Thank you for the tea")
         .await;
@@ -418,5 +408,6 @@ async fn two_partners_on_their_phones() {
 
     ana.c.close().await.expect("close Ana's browser");
     ben.c.close().await.expect("close Ben's browser");
+    server.stop().await;
     drop(dir);
 }

@@ -8,16 +8,14 @@
 //! is set). Set TANDEM_SCREENSHOTS=docs/screenshots to save screenshots.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::wd::PrintConfigurationBuilder;
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::time::sleep;
 
-use crate::browser_support::{browser_available, eventually, Driver, Screen, WAIT};
+use crate::browser_support::{browser_available, eventually, settled, take_turn, tap, Driver, Screen, WAIT};
 use crate::helpers::{spawn_app, Backend, Partner};
 
 /// One person's browser.
@@ -58,10 +56,9 @@ impl Person {
     }
 
     async fn tap(&self, el: &Element) {
-        let arg = serde_json::to_value(el).expect("element as JSON");
-        self.js("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
-            .await;
-        el.click().await.expect("click");
+        if let Err(e) = tap(&self.c, el).await {
+            panic!("{} could not tap {el:?}: {e}", self.name);
+        }
     }
 
     async fn tap_css(&self, css: &str) {
@@ -150,7 +147,7 @@ impl Person {
             vec![json!(focus)],
         )
         .await;
-        sleep(Duration::from_millis(400)).await;
+        settled(&self.c).await;
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
@@ -181,12 +178,28 @@ async fn entry(p: &Partner, kind: &str, body: Value, scopes: &[&str]) -> String 
     id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_therapist_reads_the_summary_until_it_is_revoked() {
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_therapist_reads_the_summary_until_it_is_revoked() {
+        super::a_therapist_reads_the_summary_until_it_is_revoked(crate::helpers::Backend::Sqlite).await
+    }
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_therapist_reads_the_summary_until_it_is_revoked() {
+        super::a_therapist_reads_the_summary_until_it_is_revoked(crate::helpers::Backend::Postgres).await
+    }
+}
+
+async fn a_therapist_reads_the_summary_until_it_is_revoked(backend: Backend) {
     if !browser_available() {
         return;
     }
-    let app = spawn_app(Backend::Sqlite).await.expect("sqlite always runs");
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let _turn = take_turn().await;
     let base = app.base.clone();
     let shots = std::env::var_os("TANDEM_SCREENSHOTS").map(PathBuf::from);
     let (ana, ben) = app.couple().await;
@@ -222,7 +235,8 @@ async fn a_therapist_reads_the_summary_until_it_is_revoked() {
     ben_phone.see("#care", "Ana proposed Dr Lee as your therapist.").await;
     ben_phone.tap_button("Approve Dr Lee").await;
     ben_phone.see("#care", "Dr Lee can read the shared summary since").await;
-    let (_, me) = ana.client.get("/api/me").await;
+    let (status, me) = ana.client.get("/api/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["couple"]["therapist"]["status"], "active", "{me}");
 
     // --- Entries whose figures can be checked. Shared with the therapist: Ana's check-ins

@@ -2,11 +2,12 @@
 //! process per test, a headless session at phone or desktop size, and polling.
 
 use std::future::Future;
-use std::net::TcpListener as StdListener;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::json;
 use tokio::time::{sleep, Instant};
@@ -42,12 +43,13 @@ pub fn browser_available() -> bool {
     false
 }
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// One browser test at a time: each runs a chromedriver and two Chromiums, and two such
+/// tests at once on a small machine make the UI's waits time out.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the other browser tests to finish; hold the guard for the whole test.
+pub async fn take_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
 }
 
 /// A chromedriver process on a free port, killed when dropped.
@@ -65,22 +67,41 @@ pub enum Screen {
 
 impl Driver {
     pub async fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port itself and says which, so no port is
+        // picked here, released and then taken by someone else before it binds.
+        let mut child = Command::new(chromedriver_path())
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let driver = Driver {
+        let stdout = child.stdout.take().expect("chromedriver's output");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Read on a thread for as long as it writes (an unread pipe would block it).
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let port = line
+                    .split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|p| p.trim().trim_end_matches('.').parse::<u16>().ok());
+                if let Some(port) = port {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port);
+                    }
+                }
+            }
+        });
+        let mut driver = Driver {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: String::new(),
         };
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 10 s");
-            sleep(Duration::from_millis(50)).await;
-        }
+        let port = match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(port)) => port,
+            _ => panic!("chromedriver did not say its port within 10 s"),
+        };
+        driver.url = format!("http://127.0.0.1:{port}");
         driver
     }
 
@@ -119,6 +140,47 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Clicks like a thumb: scrolled to the middle of the screen first, clear of the sticky
+/// header and the tab bar. A click the page refuses for now (another element still over
+/// it while an entry slides in, say) is tried again until `WAIT`; the last refusal is the
+/// error.
+pub async fn tap(c: &Client, el: &Element) -> Result<(), String> {
+    let arg = serde_json::to_value(el).expect("element as JSON");
+    let last = std::cell::RefCell::new(String::new());
+    let clicked = eventually(WAIT, || {
+        let (arg, last) = (arg.clone(), &last);
+        async move {
+            let tried = match c
+                .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+                .await
+            {
+                Ok(_) => el.click().await,
+                Err(e) => Err(e),
+            };
+            tried.map_err(|e| *last.borrow_mut() = e.to_string()).ok()
+        }
+    })
+    .await;
+    clicked.ok_or_else(|| last.take())
+}
+
+/// Waits until the page's animations (the entries' fade-in) have finished, so a
+/// screenshot shows the settled screen.
+pub async fn settled(c: &Client) {
+    let done = eventually(WAIT, || async {
+        c.execute(
+            "return document.getAnimations().every(a => a.playState === 'finished' || a.playState === 'idle');",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .filter(|done| *done)
+    })
+    .await;
+    assert!(done.is_some(), "the page's animations did not finish within {WAIT:?}");
 }
 
 /// Polls `check` until it yields a value; `None` after `limit`.

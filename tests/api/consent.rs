@@ -1,8 +1,6 @@
 //! Consent, tested from the outside: the partner, another couple and an anonymous
 //! caller never see an unshared entry, or learn it exists.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -56,7 +54,9 @@ async fn drafts_stay_private_until_shared(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (ana, ben) = app.couple().await;
     let mut ben_ws = ben.ws(None).await;
-    let head_before = ben.client.get("/api/events").await.1["head"].clone();
+    let (status, events) = ben.client.get("/api/events").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let head_before = events["head"].as_i64().unwrap();
 
     let draft = ana
         .create(
@@ -67,9 +67,13 @@ async fn drafts_stay_private_until_shared(backend: Backend) {
     let id = draft["id"].as_str().unwrap();
 
     // Ben: no event, no listing, no count, same answers as for an id that never existed.
-    ben_ws.expect_silence(Duration::from_millis(300)).await;
+    // His own marker's two events are the next positions of his stream: Ana's draft
+    // took none.
+    let head = ben_ws.expect_nothing_before_marker().await;
+    assert_eq!(head, head_before + 2, "Ben's cursor counted Ana's draft");
     assert!(ben.listed_ids().await.is_empty());
-    assert_eq!(ben.client.get("/api/events").await.1["head"], head_before);
+    let (status, events) = ben.client.get("/api/events").await;
+    assert_eq!((status, events["head"].as_i64()), (StatusCode::OK, Some(head)));
     let unknown = new_id();
     assert_eq!(all_reads(&ben, id).await, all_reads(&ben, &unknown).await);
     assert_eq!(all_writes(&ben, id).await, all_writes(&ben, &unknown).await);
@@ -115,10 +119,8 @@ async fn withdrawal_removes_live_and_on_resume(backend: Backend) {
         (Some("entry_removed"), Some(a.as_str()))
     );
     assert!(ev.get("entry").is_none());
-    assert_eq!(
-        ben.client.get(&format!("/api/entries/{a}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(all_reads(&ben, &a).await, all_reads(&ben, &new_id()).await);
+    assert_eq!(all_reads(&ben, &a).await[0], 404);
     let last = ev["seq"].as_i64().unwrap();
     drop(ben_ws);
 
@@ -127,17 +129,19 @@ async fn withdrawal_removes_live_and_on_resume(backend: Backend) {
     ana.share(&b, &["partner"]).await;
     ana.withdraw(&b, &["partner"]).await;
     let mut ben_ws = ben.ws(Some(last)).await;
-    ben_ws.expect_silence(Duration::from_millis(300)).await;
-    let (_, page) = ben.client.get(&format!("/api/events?since={last}")).await;
-    assert_eq!(page["events"], json!([]));
+    let (status, page) = ben.client.get(&format!("/api/events?since={last}")).await;
+    assert_eq!((status, &page["events"]), (StatusCode::OK, &json!([])), "{page}");
     assert!(!page.to_string().contains(&b));
     // Nor one page at a time: a skipped share is remembered across requests.
     let mut since = last;
     for _ in 0..2 {
-        let (_, page) = ben.client.get(&format!("/api/events?since={since}&limit=1")).await;
+        let (status, page) = ben.client.get(&format!("/api/events?since={since}&limit=1")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
         assert!(!page.to_string().contains(&b), "{page}");
         since = page["next_since"].as_i64().unwrap();
     }
+    // The resumed socket got nothing of it either, before Ben's own marker.
+    ben_ws.expect_nothing_before_marker().await;
     assert!(ben.listed_ids().await.is_empty());
 
     // Sharing again is a fresh, explicit act.
@@ -160,7 +164,7 @@ async fn therapist_scope_is_separate(backend: Backend) {
         Value::Null,
         "therapist scope never implies partner scope"
     );
-    ben_ws.expect_silence(Duration::from_millis(300)).await;
+    ben_ws.expect_nothing_before_marker().await;
     assert!(ben.listed_ids().await.is_empty());
 
     let entry = ana.share(&id, &["partner"]).await;
@@ -175,7 +179,7 @@ async fn therapist_scope_is_separate(backend: Backend) {
         ),
         (true, true)
     );
-    ben_ws.expect_silence(Duration::from_millis(300)).await;
+    ben_ws.expect_nothing_before_marker().await;
     assert_eq!(ben.listed_ids().await, vec![id]);
 }
 
@@ -220,7 +224,7 @@ async fn other_couples_learn_nothing(backend: Backend) {
                 json!({ "request_id": new_id(), "kind": "reply", "body": { "to": shared_id, "note": "hi" } }),
             )
             .await;
-        let (_, e2) = outsider
+        let (status2, e2) = outsider
             .client
             .post(
                 "/api/entries",
@@ -228,13 +232,18 @@ async fn other_couples_learn_nothing(backend: Backend) {
             )
             .await;
         assert_eq!((status, &e1), (StatusCode::UNPROCESSABLE_ENTITY, &e2));
+        assert_eq!(status2, status);
         assert!(outsider.listed_ids().await.is_empty());
-        let (_, events) = outsider.client.get("/api/events").await;
-        assert!(!events.to_string().contains(&shared_id));
+        let (status, events) = outsider.client.get("/api/events?since=0").await;
+        assert_eq!(status, StatusCode::OK, "{events}");
+        for id in [&shared_id, &draft_id, &reply_id] {
+            assert!(!events.to_string().contains(id.as_str()), "{events}");
+        }
     }
-    cat_ws.expect_silence(Duration::from_millis(300)).await;
+    cat_ws.expect_nothing_before_marker().await;
     // Ana's entry is still hers, unchanged by the attempts.
-    let (_, got) = ana.client.get(&format!("/api/entries/{shared_id}")).await;
+    let (status, got) = ana.client.get(&format!("/api/entries/{shared_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
     assert!(got["entry"]["consent"]["partner"].is_string());
 }
 

@@ -9,9 +9,9 @@
 //!   command and account form, `entry::check_reply`, the pairing-code, email, name and
 //!   password checks) never panic and answer `Ok` or an `ApiError` with a 4xx status; a
 //!   body that parses re-parses to itself from its stored JSON.
-//! - End to end: a real server gets mutated bodies on `/api/entries`, `/api/entries/{id}/…`,
-//!   `/api/signup`, `/api/login`, `/api/couple/join` and `/api/couple/therapist`, random
-//!   query strings, and mutated text frames (plus binary and oversize frames) on the
+//! - End to end: a real server, on SQLite and on PostgreSQL, gets mutated bodies on
+//!   `/api/entries`, `/api/entries/{id}/…`, `/api/signup`, `/api/login`,
+//!   `/api/couple/join` and `/api/couple/therapist`, random query strings, and mutated text frames (plus binary and oversize frames) on the
 //!   websocket. Every request gets a JSON success or a 4xx JSON error, never a 5xx or a
 //!   dropped connection; every frame gets an `ack` or a 4xx `error`, and only a frame
 //!   over 64 KiB closes the socket (1009). The server is healthy afterwards.
@@ -566,8 +566,9 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn start() -> Fixture {
-        let app = spawn_app(Backend::Sqlite).await.expect("sqlite");
+    /// `None` when the backend is unavailable (PostgreSQL, when optional).
+    async fn start(backend: Backend) -> Option<Fixture> {
+        let app = spawn_app(backend).await?;
         let (ana, ben) = app.couple().await;
         let cat = app.partner("Cat").await;
         let dan = app.partner("Dan").await;
@@ -590,7 +591,7 @@ impl Fixture {
             .unwrap()
             .to_string();
         let ws = Some(ana.ws(None).await);
-        Fixture {
+        Some(Fixture {
             app,
             ana,
             cat,
@@ -603,7 +604,7 @@ impl Fixture {
             ws,
             stats: Default::default(),
             last_ws: "none".into(),
-        }
+        })
     }
 
     /// Fresh values for a seed's placeholders.
@@ -910,8 +911,23 @@ async fn e2e_case(f: &mut Fixture, http: &[Seed], ws_seeds: &[Seed], case: E2e) 
     }
 }
 
-#[test]
-fn server_answers_mutated_requests_and_frames_without_failing() {
+/// The end-to-end run, on each backend: the store's errors (constraint violations,
+/// encodings, sizes) differ between SQLite and PostgreSQL, and must become 4xx on both.
+mod sqlite {
+    #[test]
+    fn server_answers_mutated_requests_and_frames_without_failing() {
+        super::server_answers_mutated_requests_and_frames_without_failing(crate::helpers::Backend::Sqlite)
+    }
+}
+
+mod postgres {
+    #[test]
+    fn server_answers_mutated_requests_and_frames_without_failing() {
+        super::server_answers_mutated_requests_and_frames_without_failing(crate::helpers::Backend::Postgres)
+    }
+}
+
+fn server_answers_mutated_requests_and_frames_without_failing(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -919,7 +935,10 @@ fn server_answers_mutated_requests_and_frames_without_failing() {
         .expect("runtime");
     let http = corpus("http");
     let ws = corpus("ws");
-    let fixture = std::sync::Mutex::new(rt.block_on(Fixture::start()));
+    let Some(fixture) = rt.block_on(Fixture::start(backend)) else {
+        return;
+    };
+    let fixture = std::sync::Mutex::new(fixture);
     let config = Config {
         cases: cases(24),
         failure_persistence: None,
@@ -950,7 +969,11 @@ fn server_answers_mutated_requests_and_frames_without_failing() {
         let reply = answer(&mut fresh, false).await.unwrap().unwrap();
         assert_eq!(reply["type"], "ack", "{reply}");
     });
-    eprintln!("fuzz end to end: {} cases in {:.1?}", cases(24), started.elapsed());
+    eprintln!(
+        "fuzz end to end ({backend:?}): {} cases in {:.1?}",
+        cases(24),
+        started.elapsed()
+    );
     if std::env::var_os("FUZZ_STATS").is_some() {
         eprintln!("{:#?}", fixture.lock().unwrap().stats);
     }

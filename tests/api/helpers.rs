@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -98,7 +98,25 @@ pub async fn spawn_app_with(backend: Backend, args: &[&str]) -> Option<TestApp> 
 
 /// Starts a server on an existing database (a restart, or a second instance).
 pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) -> TestApp {
-    let mut argv = vec!["tandem", "--listen", "127.0.0.1:0", "--database-url", url];
+    // Port 0, and the bound listener handed to the server: no port is picked, released
+    // and bound again, so none can be taken in between.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    spawn_on_listener(url, dir, args, listener).await
+}
+
+/// Starts a server on an existing database that accepts on `listener` (already bound):
+/// how a test restarts a server at the same address (see `HeldPort`).
+pub async fn spawn_on_listener(
+    url: &str,
+    dir: Option<tempfile::TempDir>,
+    args: &[&str],
+    listener: std::net::TcpListener,
+) -> TestApp {
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+    let addr = listener.local_addr().expect("addr");
+    let listen = addr.to_string();
+    let mut argv = vec!["tandem", "--listen", &listen, "--database-url", url];
     // Tests sign up many users from one address; the limit test sets its own.
     if !args.contains(&"--attempts-per-minute") {
         argv.extend(["--attempts-per-minute", "1000"]);
@@ -108,9 +126,7 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
         argv.extend(["--ws-messages-per-second", "100000"]);
     }
     argv.extend_from_slice(args);
-    let config = Config::parse_from(argv);
-    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let config = test_config(&argv);
     let state = AppState::new(config, addr).await.expect("server state");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, state, async move {
@@ -124,6 +140,95 @@ pub async fn spawn_on(url: &str, dir: Option<tempfile::TempDir>, args: &[&str]) 
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
+    }
+}
+
+/// The server's configuration from these flags alone.
+///
+/// `Config` gives every flag an environment variable (`TANDEM_LISTEN`, …), so parsing the
+/// usual way would let a developer's shell change what the tests run against. Each
+/// argument's variable is unset on the parser before it parses: nothing global is
+/// touched (changing the process environment while test threads run is not safe), and a
+/// flag the test leaves out gets its default, never a value from the environment.
+pub fn test_config(argv: &[&str]) -> Config {
+    let command = Config::command().mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| panic!("test server flags {argv:?}: {e}"));
+    Config::from_arg_matches(&matches).unwrap_or_else(|e| panic!("test server flags {argv:?}: {e}"))
+}
+
+/// The environment for a child `tandem` process: the caller's, minus every `TANDEM_*`
+/// variable, so only the flags the test passes configure it.
+pub fn without_tandem_env(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TANDEM_") {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
+/// An HTTP client whose every request ends within a bound: a server that hangs fails
+/// the test (after the timeout) instead of hanging it.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("HTTP client")
+}
+
+/// A listening socket the test keeps for its whole length, so a server can stop and start
+/// again at the same address (the page in a browser keeps its origin) without the port
+/// ever being released, which another process could then take.
+pub struct HeldPort {
+    listener: std::net::TcpListener,
+}
+
+impl HeldPort {
+    pub fn new() -> HeldPort {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        HeldPort { listener }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("addr")
+    }
+
+    /// The same listening socket, for a server to accept on (`spawn_on_listener`).
+    pub fn share(&self) -> std::net::TcpListener {
+        self.listener.try_clone().expect("share the listener")
+    }
+
+    /// While no server runs: accepts each connection and resets it at once, as a
+    /// stopped server's refused connection would fail, until `Refusing::stop`.
+    pub fn refuse(&self) -> Refusing {
+        let listener = tokio::net::TcpListener::from_std(self.share()).expect("listener");
+        Refusing {
+            task: tokio::spawn(async move {
+                loop {
+                    if let Ok((conn, _)) = listener.accept().await {
+                        let _ = conn.set_zero_linger();
+                        drop(conn);
+                    }
+                }
+            }),
+        }
+    }
+}
+
+pub struct Refusing {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Refusing {
+    /// Stops accepting; once this returns, only a server started now accepts.
+    pub async fn stop(self) {
+        self.task.abort();
+        // Cancelled, as asked: the task and its listener are gone.
+        let _ = self.task.await;
     }
 }
 
@@ -141,7 +246,7 @@ impl TestApp {
 
     pub fn anonymous(&self) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: http_client(),
             base: self.base.clone(),
             origin: self.origin.clone(),
             cookie: Default::default(),
@@ -300,7 +405,10 @@ impl Client {
         if let Some(c) = self.cookie() {
             req.headers_mut().insert("Cookie", c.parse().unwrap());
         }
-        let (stream, _) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(req))
+            .await
+            .expect("websocket connects within 10 s")
+            .expect("websocket connects");
         let mut ws = Ws { stream };
         let ready = ws.next().await;
         assert_eq!(ready["type"], "ready", "{ready}");
@@ -406,16 +514,60 @@ impl Ws {
         msg
     }
 
-    /// Asserts nothing but pings arrives for `wait`.
-    pub async fn expect_silence(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Err(_) => return,
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-                Ok(other) => panic!("expected silence, got {other:?}"),
+    /// Asserts that nothing reached this socket since the last message read, by an
+    /// ordered marker rather than a time window: the socket's own user writes a draft
+    /// through it and waits for the draft's `entry` event. The stream delivers a user's
+    /// changes in the order they were committed, so whatever an earlier action could have
+    /// sent this user (committed before the draft was) must arrive before that event; any
+    /// message other than the marker's own ack fails the test. The draft is then deleted
+    /// the same way (its `entry_removed` event is the second marker), so the user's
+    /// listing, export and partner are as before; only their cursor moves on.
+    ///
+    /// Returns the seq of the last marker event: the cursor after the check. Needs a user
+    /// who can write entries (not a therapist).
+    pub async fn expect_nothing_before_marker(&mut self) -> i64 {
+        let step = format!("marker {}", uuid::Uuid::new_v4().simple());
+        let request_id = new_id();
+        self.send(json!({ "type": "create_entry", "request_id": request_id, "kind": "small_step", "body": { "step": step, "intimacy": "experiential" } }))
+            .await;
+        let (entry_id, _) = self
+            .until_marker(&request_id, "entry", |ev| ev["entry"]["body"]["step"] == step.as_str())
+            .await;
+        let request_id = new_id();
+        self.send(json!({ "type": "delete_entry", "request_id": request_id, "entry_id": entry_id }))
+            .await;
+        let (_, seq) = self
+            .until_marker(&request_id, "entry_removed", |ev| ev["entry_id"] == entry_id.as_str())
+            .await;
+        seq
+    }
+
+    /// Reads the ack of `request_id` and the `event` the marker is (told by `is_marker`);
+    /// anything else fails. Returns the ack's entry id and the marker event's seq.
+    async fn until_marker(
+        &mut self,
+        request_id: &str,
+        event: &str,
+        is_marker: impl Fn(&Value) -> bool,
+    ) -> (String, i64) {
+        let (mut ack, mut seq) = (None, None);
+        let mut read = Vec::new();
+        while ack.is_none() || seq.is_none() {
+            let msg = self.next().await;
+            read.push(msg.clone());
+            match msg["type"].as_str() {
+                Some("ack") if msg["request_id"] == request_id && ack.is_none() => {
+                    ack = Some(msg["entry_id"].as_str().expect("the ack names the entry").to_string());
+                }
+                Some("event") if msg["event"] == event && is_marker(&msg) && seq.is_none() => {
+                    seq = Some(msg["seq"].as_i64().expect("an event has a seq"));
+                }
+                _ => panic!(
+                    "expected nothing before the marker ({event} for request {request_id}), got {msg}; read so far: {read:?}"
+                ),
             }
         }
+        (ack.unwrap(), seq.unwrap())
     }
 
     pub async fn send(&mut self, value: Value) {
@@ -443,7 +595,7 @@ impl Client {
     /// process, say), at `base` (`http://HOST:PORT`), sending `origin`.
     pub fn to(base: &str, origin: &str) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: http_client(),
             base: base.to_string(),
             origin: origin.to_string(),
             cookie: Default::default(),

@@ -88,10 +88,13 @@ async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: B
     let Some(app) = spawn_app(backend).await else { return };
     let (ana, ben) = app.couple().await;
     let dr = app.signup("Dr Lee", "therapist").await;
-    ana.client
+    let (status, body) = ana
+        .client
         .post("/api/couple/therapist", json!({ "email": dr.email }))
         .await;
-    ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let couple_id = ana.client.get("/api/me").await.1["couple"]["id"]
         .as_str()
         .unwrap()
@@ -110,8 +113,14 @@ async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: B
         .as_str()
         .unwrap()
         .to_string();
-    let (_, summary) = dr.client.get(&format!("/api/summary/{couple_id}")).await;
+    let (status, summary) = dr.client.get(&format!("/api/summary/{couple_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
     assert!(summary.to_string().contains("ANA-SECRET"));
+    // Before the deletion, Ben's replay holds the entry, text and all (so its absence
+    // afterwards means something).
+    let (status, events) = ben.client.get("/api/events?since=0").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert!(events.to_string().contains("ANA-SECRET"), "{events}");
 
     let mut ben_ws = ben.ws(None).await;
     let mut ana_ws = ana.ws(None).await;
@@ -131,21 +140,60 @@ async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: B
     // ends; Ana's sockets close.
     let mut got = Vec::new();
     for _ in 0..3 {
-        got.push(ben_ws.next_event().await["event"].as_str().unwrap().to_string());
+        let ev = ben_ws.next_event().await;
+        match ev["event"].as_str() {
+            Some("entry_removed") => assert_eq!(ev["entry_id"], entry_id.as_str(), "{ev}"),
+            Some("entry") => assert_eq!(
+                (ev["entry"]["id"].as_str(), &ev["entry"]["reply_to"]),
+                (Some(reply.as_str()), &Value::Null),
+                "{ev}"
+            ),
+            Some("couple") => assert_eq!(ev["couple"], Value::Null, "{ev}"),
+            _ => panic!("unexpected {ev}"),
+        }
+        assert!(!ev.to_string().contains("ANA-SECRET"), "{ev}");
+        got.push(ev["event"].as_str().unwrap().to_string());
     }
     got.sort();
     assert_eq!(got, ["couple", "entry", "entry_removed"]);
     expect_close(&mut ana_ws, 4001).await;
 
     // Nothing of Ana's remains for Ben or the therapist; Ben keeps his own words.
-    assert_eq!(ben.listed_ids().await, vec![reply]);
-    let (_, export) = ben.client.get("/api/me/export").await;
+    assert_eq!(ben.listed_ids().await, vec![reply.clone()]);
+    let (status, export) = ben.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     assert!(!export.to_string().contains("ANA-SECRET"));
+    assert!(!export.to_string().contains(&entry_id), "{export}");
     assert_eq!(ben.client.get("/api/me").await.1["couple"], Value::Null);
-    assert_eq!(
-        dr.client.get(&format!("/api/summary/{couple_id}")).await.0,
-        StatusCode::NOT_FOUND
+    // Replaying his stream from the start, Ben finds the entry only as removed: no text,
+    // and its id only in `entry_removed` (his reply names it no more).
+    let (status, events) = ben.client.get("/api/events?since=0").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = events["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev["event"] == "entry_removed" && ev["entry_id"] == entry_id.as_str()),
+        "{events:?}"
     );
+    for ev in events {
+        let text = ev.to_string();
+        assert!(!text.contains("ANA-SECRET"), "{text}");
+        if ev["event"] != "entry_removed" {
+            assert!(!text.contains(&entry_id), "{text}");
+        }
+    }
+    // The therapist's replay names the couple at most, never the entry or its text.
+    let (status, events) = dr.client.get("/api/events?since=0").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let text = events.to_string();
+    assert!(!text.contains("ANA-SECRET") && !text.contains(&entry_id), "{text}");
+    let unknown = dr
+        .client
+        .get(&format!("/api/summary/{}", crate::helpers::new_id()))
+        .await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+    assert_eq!(dr.client.get(&format!("/api/summary/{couple_id}")).await, unknown);
     assert_eq!(dr.client.get("/api/therapist/couples").await.1["couples"], json!([]));
     // Ana's session and credentials are gone; the address is free again.
     assert_eq!(ana.client.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
@@ -168,9 +216,11 @@ async fn password_change_and_logout_everywhere_end_other_sessions(backend: Backe
     let Some(app) = spawn_app(backend).await else { return };
     let ana = app.partner("Ana").await;
     let phone = app.anonymous();
-    phone
+    let (status, body) = phone
         .post("/api/login", json!({ "email": ana.email, "password": ana.password }))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(phone.get("/api/me").await.0, StatusCode::OK, "the phone is logged in");
     let mut phone_ws = phone.ws(None).await;
     let old_cookie = ana.client.cookie();
 
@@ -196,14 +246,14 @@ async fn password_change_and_logout_everywhere_end_other_sessions(backend: Backe
         (status, body["error"]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("new_password"))
     );
-    let (status, _) = ana
+    let (status, body) = ana
         .client
         .post(
             "/api/password",
             json!({ "current_password": ana.password, "new_password": "new password 123" }),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
     // This session was rotated, the phone's ended, its socket closed.
     assert_ne!(ana.client.cookie(), old_cookie);
     assert_eq!(ana.client.get("/api/me").await.0, StatusCode::OK);
@@ -217,12 +267,14 @@ async fn password_change_and_logout_everywhere_end_other_sessions(backend: Backe
 
     // Log out everywhere, this session included.
     let laptop = app.anonymous();
-    laptop
+    let (status, body) = laptop
         .post(
             "/api/login",
             json!({ "email": ana.email, "password": "new password 123" }),
         )
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(laptop.get("/api/me").await.0, StatusCode::OK, "the laptop is logged in");
     assert_eq!(
         ana.client.post("/api/logout/all", json!({})).await.0,
         StatusCode::NO_CONTENT
@@ -239,9 +291,10 @@ async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(back
         .unwrap()
         .to_string();
     ana.share(&id, &["partner"]).await;
-    ben.client.get(&format!("/api/entries/{id}")).await;
-    ben.client.get("/api/entries").await;
-    let (_, export) = ben.client.get("/api/me/export").await;
+    assert_eq!(ben.client.get(&format!("/api/entries/{id}")).await.0, StatusCode::OK);
+    assert_eq!(ben.client.get("/api/entries").await.0, StatusCode::OK);
+    let (status, export) = ben.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     let reads: Vec<String> = export["my_reads"]
         .as_array()
         .unwrap()
@@ -251,9 +304,11 @@ async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(back
     assert_eq!(reads, ["list of 1 shared entries", "entry"]);
     assert_eq!(export["my_reads"][1]["entry_id"], id.as_str());
     // No read receipts: nothing Ana can reach mentions Ben's reads.
-    let (_, a_export) = ana.client.get("/api/me/export").await;
+    let (status, a_export) = ana.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK, "{a_export}");
     assert_eq!(a_export["my_reads"], json!([]));
-    let (_, entry) = ana.client.get(&format!("/api/entries/{id}")).await;
+    let (status, entry) = ana.client.get(&format!("/api/entries/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{entry}");
     let mut keys: Vec<&str> = entry["entry"].as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
@@ -275,16 +330,19 @@ async fn reads_of_shared_entries_are_recorded_but_never_shown_to_the_writer(back
 async fn drafts_follow_their_writer_to_a_new_couple(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let ana = app.partner("Ana").await;
-    let (_, body) = ana.client.post("/api/couple", json!({})).await;
+    let (status, body) = ana.client.post("/api/couple", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["invite"]["code"].is_string());
     // Written while waiting for a partner who never came.
     let draft = ana.create("check_in", check_in(3)).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    ana.client.post("/api/couple/unpair", json!({})).await;
+    let (status, body) = ana.client.post("/api/couple/unpair", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let ben = app.partner("Ben").await;
-    let (_, body) = ben.client.post("/api/couple", json!({})).await;
+    let (status, body) = ben.client.post("/api/couple", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let code = body["invite"]["code"].as_str().unwrap();
     assert_eq!(
         ana.client.post("/api/couple/join", json!({ "code": code })).await.0,
@@ -306,16 +364,21 @@ async fn exporting_is_not_a_read_and_every_recorded_read_is_documented(backend: 
         .unwrap()
         .to_string();
     ana.share(&id, &["partner", "therapist"]).await;
-    // Every kind of read a partner makes, and exports in between.
-    ben.client.get("/api/me/export").await;
-    ben.client.get(&format!("/api/entries/{id}")).await;
-    ben.client.get("/api/entries").await;
+    // Every kind of read a partner makes, and exports in between (each answered, so an
+    // export missing from the record below is one that was made and not recorded).
+    let export_ok = |(status, body): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::OK, "export: {body}");
+        body
+    };
+    export_ok(ben.client.get("/api/me/export").await);
+    assert_eq!(ben.client.get(&format!("/api/entries/{id}")).await.0, StatusCode::OK);
+    assert_eq!(ben.client.get("/api/entries").await.0, StatusCode::OK);
     for path in ["", "/export.json", "/export.csv"] {
         let (status, _) = ben.client.get(&format!("/api/summary/{couple_id}{path}")).await;
         assert_eq!(status, StatusCode::OK, "summary{path}");
     }
-    ben.client.get("/api/me/export").await;
-    let (_, export) = ben.client.get("/api/me/export").await;
+    export_ok(ben.client.get("/api/me/export").await);
+    let export = export_ok(ben.client.get("/api/me/export").await);
     let reads: Vec<&str> = export["my_reads"]
         .as_array()
         .unwrap()
@@ -407,7 +470,8 @@ async fn replies_forget_what_they_answered_when_its_writer_deletes_their_account
         }
     }
     // Everywhere a reply is shown: his list, each entry, his stream from the start and his export.
-    let (_, list) = ben.client.get("/api/entries").await;
+    let (status, list) = ben.client.get("/api/entries").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
     let entries = list["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{list}");
     entries.iter().for_each(forgotten);
@@ -418,13 +482,15 @@ async fn replies_forget_what_they_answered_when_its_writer_deletes_their_account
         forgotten(&one["entry"]);
         shown.push(one);
     }
-    let (_, events) = ben.client.get("/api/events?since=0").await;
+    let (status, events) = ben.client.get("/api/events?since=0").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
     for ev in events["events"].as_array().unwrap() {
         if ev["entry"]["kind"] == "reply" {
             forgotten(&ev["entry"]);
         }
     }
-    let (_, export) = ben.client.get("/api/me/export").await;
+    let (status, export) = ben.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     let written = export["entries_written"].as_array().unwrap();
     assert_eq!(written.len(), 2, "{export}");
     written.iter().for_each(forgotten);
@@ -457,7 +523,8 @@ async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend:
         .unwrap()
         .to_string();
     // A partner's own reading is not in the log; the therapist's readings are.
-    ben.client.get(&format!("/api/summary/{couple_id}")).await;
+    let (status, _) = ben.client.get(&format!("/api/summary/{couple_id}")).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = dr.client.get(&format!("/api/summary/{couple_id}?period=90d")).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = dr.client.get(&format!("/api/summary/{couple_id}/export.csv")).await;
@@ -489,9 +556,11 @@ async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend:
     }
     // The same after the other partner deletes their account.
     let (cat, dan) = app.couple().await;
-    cat.client
+    let (status, body) = cat
+        .client
         .post("/api/couple/therapist", json!({ "email": dr.email }))
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = dan.client.post("/api/couple/therapist/approve", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let couple2 = dan.client.get("/api/me").await.1["couple"]["id"]
@@ -502,7 +571,8 @@ async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend:
     assert_eq!(status, StatusCode::OK);
     let (status, body) = cat.client.delete("/api/me", json!({ "password": cat.password })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, export) = dan.client.get("/api/me/export").await;
+    let (status, export) = dan.client.get("/api/me/export").await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     let rows = export["therapist_view_log"].as_array().expect("therapist_view_log");
     assert_eq!(rows.len(), 1, "{export}");
     assert_eq!(
@@ -511,8 +581,9 @@ async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend:
     );
     // Someone never paired in that couple finds nothing of it in their export.
     let eve = app.partner("Eve").await;
-    let (_, export) = eve.client.get("/api/me/export").await;
-    assert_eq!(export["therapist_view_log"], json!([]), "{export}");
-    let (_, export) = dr.client.get("/api/me/export").await;
-    assert_eq!(export["therapist_view_log"], json!([]), "{export}");
+    for p in [&eve, &dr] {
+        let (status, export) = p.client.get("/api/me/export").await;
+        assert_eq!(status, StatusCode::OK, "{export}");
+        assert_eq!(export["therapist_view_log"], json!([]), "{export}");
+    }
 }

@@ -49,26 +49,42 @@ async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend)
     let (ana, ben) = app.couple().await;
     let dr = app.signup("Dr Lee", "therapist").await;
     let id = couple_id(&ana).await;
+    // Dr Lee's page is open all along. The therapist writes nothing, so no marker of
+    // theirs can close a check for silence; their stream's positions can: the approval
+    // below must be the first thing it ever numbers (`head + 1`), with nothing before.
+    let (status, events) = dr.client.get("/api/events").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let head = events["head"].as_i64().unwrap();
     let mut dr_ws = dr.ws(None).await;
+    // What the therapist gets for a couple they may not read: the answer for a couple
+    // that does not exist, body and all.
+    let unknown_couple = dr.client.get(&format!("/api/summary/{}", new_id())).await;
+    assert_eq!(unknown_couple.0, StatusCode::NOT_FOUND);
+    let no_access = || async { dr.client.get(&format!("/api/summary/{id}")).await };
 
     // A proposal withdrawn before approval tells the therapist nothing.
-    ana.client
+    let (status, body) = ana
+        .client
         .post("/api/couple/therapist", json!({ "email": dr.email }))
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(
         ana.client.post("/api/couple/therapist/revoke", json!({})).await.0,
         StatusCode::OK
     );
-    dr_ws.expect_silence(Duration::from_millis(300)).await;
 
-    // Unknown therapists, and partners, cannot be proposed.
-    for email in ["nobody@example.org", ben.email.as_str()] {
-        let (status, _) = ana
-            .client
-            .post("/api/couple/therapist", json!({ "email": email }))
-            .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-    }
+    // Unknown therapists, and partners, cannot be proposed: the same answer for both,
+    // so a proposal does not tell whether an address has an account.
+    let (status, unknown) = ana
+        .client
+        .post("/api/couple/therapist", json!({ "email": "nobody@example.org" }))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    let (status, partner) = ana
+        .client
+        .post("/api/couple/therapist", json!({ "email": ben.email }))
+        .await;
+    assert_eq!((status, &partner), (StatusCode::NOT_FOUND, &unknown));
     let (status, body) = ana
         .client
         .post("/api/couple/therapist", json!({ "email": dr.email }))
@@ -84,20 +100,30 @@ async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend)
         (Some("proposed"), Some(true), Some(false))
     );
     // One approval is not enough.
-    assert_eq!(
-        dr.client.get(&format!("/api/summary/{id}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(no_access().await, unknown_couple);
     assert_eq!(dr.client.get("/api/therapist/couples").await.1["couples"], json!([]));
-    let (_, me) = ben.client.get("/api/me").await;
+    let (status, me) = ben.client.get("/api/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["couple"]["therapist"]["approved_by_partner"], true);
     assert_eq!(me["couple"]["therapist"]["approved_by_me"], false);
 
-    let (_, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["couple"]["therapist"]["status"], "active");
-    assert_eq!(dr_ws.next_event().await["event"], "summary");
+    // The first event the open page gets is the approval's, at the first position:
+    // nothing of the withdrawn or half-approved proposals reached it before.
+    let ev = dr_ws.next_event().await;
+    assert_eq!(
+        (ev["event"].as_str(), ev["couple_id"].as_str(), ev["seq"].as_i64()),
+        (Some("summary"), Some(id.as_str()), Some(head + 1)),
+        "{ev}"
+    );
+    let (status, events) = dr.client.get(&format!("/api/events?since={head}")).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["events"], json!([ev]), "one position, the approval's");
     assert_eq!(dr.client.get(&format!("/api/summary/{id}")).await.0, StatusCode::OK);
-    let (_, list) = dr.client.get("/api/therapist/couples").await;
+    let (status, list) = dr.client.get("/api/therapist/couples").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["couples"][0]["couple_id"], id.as_str());
     assert_eq!(list["couples"][0]["partners"], json!(["Ana", "Ben"]));
 
@@ -105,10 +131,7 @@ async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend)
     let (status, body) = ben.client.post("/api/couple/therapist/revoke", json!({})).await;
     assert_eq!((status, &body["couple"]["therapist"]), (StatusCode::OK, &Value::Null));
     assert_eq!(dr_ws.next_event().await["event"], "summary");
-    assert_eq!(
-        dr.client.get(&format!("/api/summary/{id}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(no_access().await, unknown_couple);
     assert_eq!(
         dr.client.get(&format!("/api/summary/{id}/export.csv")).await.0,
         StatusCode::NOT_FOUND
@@ -116,16 +139,18 @@ async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend)
     assert_eq!(dr.client.get("/api/therapist/couples").await.1["couples"], json!([]));
 
     // Proposed again, it needs both approvals again; unpairing ends it too.
-    ben.client
+    let (status, body) = ben
+        .client
         .post("/api/couple/therapist", json!({ "email": dr.email }))
         .await;
-    ana.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(no_access().await, unknown_couple);
+    let (status, body) = ana.client.post("/api/couple/therapist/approve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(dr.client.get(&format!("/api/summary/{id}")).await.0, StatusCode::OK);
-    ana.client.post("/api/couple/unpair", json!({})).await;
-    assert_eq!(
-        dr.client.get(&format!("/api/summary/{id}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    let (status, body) = ana.client.post("/api/couple/unpair", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(no_access().await, unknown_couple);
 }
 
 async fn create_shared(p: &Partner, kind: &str, body: Value, scopes: &[&str]) -> String {
@@ -269,7 +294,8 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
     let csv = csv.as_str().unwrap().to_string();
     assert!(!csv.contains(LEAK));
     assert_eq!(csv.lines().count(), 1 + 7, "{csv}");
-    let (_, export) = dr.client.get(&format!("/api/summary/{id}/export.json?period=7d")).await;
+    let (status, export) = dr.client.get(&format!("/api/summary/{id}/export.json?period=7d")).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     assert!(!export.to_string().contains(LEAK));
     assert_eq!(export["couple"], s["couple"]);
 
@@ -277,8 +303,10 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
     // therapist alone (Ana's first check-in; Ben's appreciation and small step).
     let without =
         |ids: &[&String]| -> Vec<String> { entry_ids(&s).into_iter().filter(|e| !ids.contains(&e)).collect() };
-    let (_, for_ana) = ana.client.get(&format!("/api/summary/{id}?period=7d")).await;
-    let (_, for_ben) = ben.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    let (status, for_ana) = ana.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    assert_eq!(status, StatusCode::OK, "{for_ana}");
+    let (status, for_ben) = ben.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    assert_eq!(status, StatusCode::OK, "{for_ben}");
     assert_eq!(entry_ids(&for_ana), without(&[&ben_thanks, &ben_step]));
     assert_eq!(entry_ids(&for_ben), without(&[&ana_ci]));
     for key in ["requests", "setbacks"] {
@@ -299,17 +327,19 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
 
     // A withdrawal drops out at once.
     ana.withdraw(&ana_ci, &["therapist"]).await;
-    let (_, s) = dr.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    let (status, s) = dr.client.get(&format!("/api/summary/{id}?period=7d")).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["partners"][0]["figures"]["check_ins"], 0);
     assert_eq!(s["couple"]["mood"]["average"], 4.0);
 
     // Periods: a custom one with nothing in it; bad ones are refused.
-    let (_, empty) = dr
+    let (status, empty) = dr
         .client
         .get(&format!(
             "/api/summary/{id}?period=custom&from=2020-01-01&to=2020-01-31"
         ))
         .await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
     assert_eq!(empty["entries"], json!([]));
     for q in [
         "period=forever",
@@ -340,10 +370,11 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
         &["therapist"],
     )
     .await;
-    let (_, since) = dr
+    let (status, since) = dr
         .client
         .get(&format!("/api/summary/{id}?period=since_last_view"))
         .await;
+    assert_eq!(status, StatusCode::OK, "{since}");
     assert_eq!(since["couple"]["check_ins"], 1, "{}", since["period"]);
 }
 
@@ -373,17 +404,15 @@ async fn a_therapist_reaches_no_further_than_the_grant(backend: Backend) {
         let u = dr.client.get(&format!("/api/summary/{unknown}{path}")).await;
         assert_eq!((b.0, &b.1), (StatusCode::NOT_FOUND, &u.1), "{path}");
         // Couple B's partners cannot read couple A's summary either.
-        assert_eq!(
-            cat.client.get(&format!("/api/summary/{id_a}{path}")).await.0,
-            StatusCode::NOT_FOUND
-        );
+        let a = cat.client.get(&format!("/api/summary/{id_a}{path}")).await;
+        let u = cat.client.get(&format!("/api/summary/{unknown}{path}")).await;
+        assert_eq!((a.0, &a.1), (StatusCode::NOT_FOUND, &u.1), "{path}");
     }
     // Read-only, and nothing of the partners' accounts beyond the summary.
+    let unknown_entry = dr.client.get(&format!("/api/entries/{}", new_id())).await;
+    assert_eq!(unknown_entry.0, StatusCode::NOT_FOUND);
     for id in [&entry, &shared_a] {
-        assert_eq!(
-            dr.client.get(&format!("/api/entries/{id}")).await.0,
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(dr.client.get(&format!("/api/entries/{id}")).await, unknown_entry);
         let (status, _) = dr
             .client
             .post(
@@ -410,12 +439,17 @@ async fn every_view_is_logged_for_the_partners(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (ana, ben, dr, id) = couple_with_therapist(&app).await;
     // Partners reading their own summary are not logged; the therapist's readings are.
-    ana.client.get(&format!("/api/summary/{id}")).await;
-    dr.client.get(&format!("/api/summary/{id}")).await;
-    dr.client.get(&format!("/api/summary/{id}?period=90d")).await;
-    dr.client.get(&format!("/api/summary/{id}/export.csv")).await;
+    for (p, path) in [
+        (&ana, format!("/api/summary/{id}")),
+        (&dr, format!("/api/summary/{id}")),
+        (&dr, format!("/api/summary/{id}?period=90d")),
+        (&dr, format!("/api/summary/{id}/export.csv")),
+    ] {
+        let (status, body) = p.client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
     let (status, log) = ben.client.get(&format!("/api/summary/{id}/views")).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{log}");
     let actions: Vec<&str> = log["views"]
         .as_array()
         .unwrap()
@@ -578,7 +612,8 @@ async fn a_partner_never_sees_in_the_summary_what_the_other_shared_with_the_ther
     assert_eq!(after.1, before.1, "Ben's CSV export changed");
     assert_eq!(after.2, before.2, "Ben's JSON export changed");
     // The same holds for the default period, counted from now.
-    let (_, ben_30d) = ben.client.get(&format!("/api/summary/{id}")).await;
+    let (status, ben_30d) = ben.client.get(&format!("/api/summary/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{ben_30d}");
     assert_eq!(ben_30d["couple"]["entries"], before.0["couple"]["entries"]);
     assert_eq!(ben_30d["couple"]["requests"]["answered"], 0);
     assert_eq!(ben_30d["couple"]["setbacks"]["replied_to"], 0);
@@ -645,13 +680,14 @@ async fn a_summary_period_counts_an_entry_from_when_it_was_shared_with_the_thera
     assert_eq!(since["couple"]["mood"]["points"][0]["at"], shared["created_at"]);
     assert_eq!(since["charts"]["mood"].as_str().unwrap().matches("<circle").count(), 1);
     // An exact period ending just before the share leaves it out.
-    let (_, until_share) = dr
+    let (status, until_share) = dr
         .client
         .get(&format!(
             "/api/summary/{id}?period=custom&from=2020-01-01T00:00:00Z&to={}",
             shared["consent"]["therapist"].as_str().unwrap()
         ))
         .await;
+    assert_eq!(status, StatusCode::OK, "{until_share}");
     assert_eq!(until_share["couple"]["check_ins"], 1, "{until_share}");
     assert!(!entry_ids(&until_share).contains(&late));
 }
@@ -667,7 +703,8 @@ async fn the_couples_list_dates_the_last_share_the_summary_counts(backend: Backe
     };
     assert_eq!(last_shared().await, Value::Null);
     let ci = create_shared(&ana, "check_in", check_in(3, 0, &[], "yes", "counted"), &["therapist"]).await;
-    let (_, ci) = ana.client.get(&format!("/api/entries/{ci}")).await;
+    let (status, ci) = ana.client.get(&format!("/api/entries/{ci}")).await;
+    assert_eq!(status, StatusCode::OK, "{ci}");
     let ci = ci["entry"].clone();
     let request = create_shared(
         &ana,
@@ -750,12 +787,15 @@ async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) 
     let Some(app) = spawn_app(backend).await else { return };
     // After unpairing.
     let (ana, ben, dr, id) = couple_with_therapist(&app).await;
-    dr.client.get(&format!("/api/summary/{id}")).await;
-    dr.client.get(&format!("/api/summary/{id}/export.csv")).await;
+    for path in ["", "/export.csv"] {
+        let (status, body) = dr.client.get(&format!("/api/summary/{id}{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
     let (status, log) = ben.client.get(&format!("/api/summary/{id}/views")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(log["views"].as_array().unwrap().len(), 2, "{log}");
-    ana.client.post("/api/couple/unpair", json!({})).await;
+    let (status, body) = ana.client.post("/api/couple/unpair", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     for p in [&ana, &ben] {
         assert_eq!(
             p.client.get(&format!("/api/summary/{id}/views")).await,
@@ -771,14 +811,14 @@ async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) 
     assert_eq!(unknown.0, StatusCode::NOT_FOUND);
     assert_eq!(dr.client.get(&format!("/api/summary/{id}/views")).await, unknown);
     let stranger = app.partner("Eve").await;
-    assert_eq!(
-        stranger.client.get(&format!("/api/summary/{id}/views")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    let unknown = stranger.client.get(&format!("/api/summary/{}/views", new_id())).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.client.get(&format!("/api/summary/{id}/views")).await, unknown);
 
     // After the other partner deletes their account.
     let (cat, dan, dr2, id2) = couple_with_therapist(&app).await;
-    dr2.client.get(&format!("/api/summary/{id2}?period=7d")).await;
+    let (status, body) = dr2.client.get(&format!("/api/summary/{id2}?period=7d")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = cat.client.delete("/api/me", json!({ "password": cat.password })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, log) = dan.client.get(&format!("/api/summary/{id2}/views")).await;
@@ -823,7 +863,8 @@ async fn a_therapist_lists_no_entries_and_hears_of_an_unpairing(backend: Backend
         assert_eq!((&e["event"], &e["couple_id"]), (&json!("summary"), &json!(id)), "{e}");
     }
     let mut ws = dr.ws(None).await;
-    ana.client.post("/api/couple/unpair", json!({})).await;
+    let (status, body) = ana.client.post("/api/couple/unpair", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let ev = ws.next_event().await;
     assert_eq!(
         (&ev["event"], &ev["couple_id"]),
