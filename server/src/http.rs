@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde::de::DeserializeOwned;
@@ -27,28 +27,96 @@ use crate::{consent, pairing, stream, AppState};
 /// Largest HTTP request body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
 
+/// One route of the API: its method, its full path (under `/api`) and the handler that
+/// serves it. `router` is built from these rows only, and the tests compare the same rows
+/// with docs/openapi.json, so a route cannot be served without being documented.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: fn(MethodFilter, &AppState) -> MethodRouter<AppState>,
+}
+
+/// A row of a route table: `route!(GET "/api/me" => me)`.
+macro_rules! route {
+    ($method:ident $path:literal => $handler:expr) => {
+        $crate::http::Route::new(::axum::http::Method::$method, $path, |filter, _| {
+            ::axum::routing::on(filter, $handler)
+        })
+    };
+}
+pub(crate) use route;
+
+impl Route {
+    pub(crate) const fn new(
+        method: Method,
+        path: &'static str,
+        handler: fn(MethodFilter, &AppState) -> MethodRouter<AppState>,
+    ) -> Route {
+        Route { method, path, handler }
+    }
+}
+
+/// Where every API path lives.
+pub const API_PREFIX: &str = "/api";
+
+/// The routes served by this module.
+const ROUTES: &[Route] = &[
+    route!(GET "/api/health" => health),
+    route!(GET "/api/openapi.json" => openapi),
+    route!(GET "/api/vocabulary" => || async { Json(crate::entry::vocabulary()) }),
+    route!(POST "/api/signup" => signup),
+    route!(POST "/api/login" => login),
+    route!(POST "/api/logout" => logout),
+    route!(GET "/api/me" => me),
+    route!(GET "/api/couple" => couple),
+    route!(POST "/api/couple" => create_couple),
+    route!(POST "/api/couple/join" => join_couple),
+    route!(POST "/api/couple/unpair" => unpair),
+    route!(GET "/api/entries" => list_entries),
+    route!(POST "/api/entries" => create_entry),
+    route!(GET "/api/entries/{id}" => get_entry),
+    route!(DELETE "/api/entries/{id}" => delete_entry),
+    route!(GET "/api/entries/{id}/preview" => preview_entry),
+    route!(POST "/api/entries/{id}/share" => share_entry),
+    route!(POST "/api/entries/{id}/withdraw" => withdraw_entry),
+    route!(POST "/api/entries/{id}/outcome" => set_outcome),
+    route!(GET "/api/events" => events),
+    route!(GET "/api/ws" => websocket),
+];
+
+/// The routes of `privacy::routes()`. Its handlers are private to that module, so each row
+/// hands its request to that router; a route it has but this table lacks is not served.
+const PRIVACY_ROUTES: &[Route] = &[
+    privacy_route(Method::POST, "/api/logout/all"),
+    privacy_route(Method::POST, "/api/password"),
+    privacy_route(Method::GET, "/api/me/export"),
+    privacy_route(Method::DELETE, "/api/me"),
+];
+
+const fn privacy_route(method: Method, path: &'static str) -> Route {
+    Route::new(method, path, |filter, state| {
+        axum::routing::on_service(filter, crate::privacy::routes().with_state(state.clone()))
+    })
+}
+
+/// Every route of the API, in the order `router` adds them: this module's, then
+/// `therapist::routes()` and the privacy routes.
+pub fn routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(crate::therapist::routes()).chain(PRIVACY_ROUTES)
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi))
-        .route("/vocabulary", get(|| async { Json(crate::entry::vocabulary()) }))
-        .route("/signup", post(signup))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
-        .route("/couple", get(couple).post(create_couple))
-        .route("/couple/join", post(join_couple))
-        .route("/couple/unpair", post(unpair))
-        .route("/entries", get(list_entries).post(create_entry))
-        .route("/entries/{id}", get(get_entry).delete(delete_entry))
-        .route("/entries/{id}/preview", get(preview_entry))
-        .route("/entries/{id}/share", post(share_entry))
-        .route("/entries/{id}/withdraw", post(withdraw_entry))
-        .route("/entries/{id}/outcome", post(set_outcome))
-        .route("/events", get(events))
-        .route("/ws", get(websocket))
-        .merge(crate::therapist::routes())
-        .merge(crate::privacy::routes())
+    let mut api = Router::new();
+    for route in routes() {
+        let path = route
+            .path
+            .strip_prefix(API_PREFIX)
+            .unwrap_or_else(|| panic!("{} is not under {API_PREFIX}", route.path));
+        let filter = MethodFilter::try_from(route.method.clone())
+            .unwrap_or_else(|_| panic!("no method filter for {} {}", route.method, route.path));
+        api = api.route(path, (route.handler)(filter, &state));
+    }
+    let api = api
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -4,31 +4,33 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::macros::format_description;
 
 use crate::account::{parse_email, AuthUser};
 use crate::error::ApiError;
-use crate::http::{couple_json, ApiJson, ApiQuery};
+use crate::http::{couple_json, route, ApiJson, ApiQuery, Route};
 use crate::summary::{self, Period};
 use crate::time::{now_ms, rfc3339};
 use crate::AppState;
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/couple/therapist", post(propose))
-        .route("/couple/therapist/approve", post(approve))
-        .route("/couple/therapist/revoke", post(revoke))
-        .route("/therapist/couples", get(couples))
-        .route("/summary/{couple_id}", get(summary_json))
-        .route("/summary/{couple_id}/export.json", get(export_json))
-        .route("/summary/{couple_id}/export.csv", get(export_csv))
-        .route("/summary/{couple_id}/views", get(views))
+/// The therapist routes, merged into `http::router` (see `http::routes`).
+pub fn routes() -> &'static [Route] {
+    const ROUTES: &[Route] = &[
+        route!(POST "/api/couple/therapist" => propose),
+        route!(POST "/api/couple/therapist/approve" => approve),
+        route!(POST "/api/couple/therapist/revoke" => revoke),
+        route!(GET "/api/therapist/couples" => couples),
+        route!(GET "/api/summary/{couple_id}" => summary_json),
+        route!(GET "/api/summary/{couple_id}/export.json" => export_json),
+        route!(GET "/api/summary/{couple_id}/export.csv" => export_csv),
+        route!(GET "/api/summary/{couple_id}/views" => views),
+    ];
+    ROUTES
 }
 
 #[derive(Deserialize)]
@@ -82,7 +84,18 @@ async fn couples(State(state): State<AppState>, auth: AuthUser) -> Result<Json<V
     if auth.user.role != "therapist" {
         return Err(ApiError::Forbidden("only therapists have a list of couples"));
     }
-    let rows = state.store.therapist_couples(&auth.user.id).await?;
+    let mut rows = state.store.therapist_couples(&auth.user.id).await?;
+    // When the couple last shared something the summary counts: consent decides what
+    // that is, so a reply the summary leaves out does not move it.
+    for c in &mut rows {
+        let entries = state.store.therapist_entries(&c.couple_id).await?;
+        c.last_shared_at = crate::consent::in_summary(&entries, &auth.user.id, true)
+            .iter()
+            .filter_map(|e| e.shared_therapist_at)
+            .max();
+    }
+    // Most recent first; couples that shared nothing yet last (names, then ids, keep it stable).
+    rows.sort_by(|a, b| b.last_shared_at.cmp(&a.last_shared_at));
     let couples: Vec<Value> = rows
         .iter()
         .map(|c| {

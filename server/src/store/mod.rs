@@ -368,7 +368,8 @@ pub trait Store: Send + Sync + 'static {
     async fn approve_therapist(&self, user_id: &str, now: i64) -> Result<Vec<String>>;
     /// Either partner ends the link (pending or active), effective at once.
     async fn revoke_therapist(&self, user_id: &str, now: i64) -> Result<Vec<String>>;
-    /// Couples whose active link names this therapist.
+    /// Couples whose active link names this therapist (`last_shared_at` left `None`: the
+    /// caller works it out with `consent::in_summary`).
     async fn therapist_couples(&self, therapist_id: &str) -> Result<Vec<TherapistCouple>>;
     /// The couple and both partners' (id, name).
     async fn couple_members(&self, couple_id: &str) -> Result<Option<(CoupleRow, Vec<(String, String)>)>>;

@@ -791,14 +791,13 @@ macro_rules! impl_store {
 
             async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::Result<Vec<$crate::store::TherapistCouple>> {
                 Ok(sqlx::query_as(
+                    // `last_shared_at` is filled in by the caller, from what consent lets the summary count.
                     "SELECT c.id AS couple_id, ua.display_name AS partner_a_name, ub.display_name AS partner_b_name, l.active_at, \
-                     (SELECT MAX(e.shared_therapist_at) FROM entries e WHERE e.couple_id = c.id AND e.shared_therapist_at IS NOT NULL \
-                      AND (e.kind <> 'reply' OR EXISTS (SELECT 1 FROM entries r WHERE r.id = e.reply_to AND r.couple_id = c.id \
-                      AND r.kind <> 'reply' AND r.shared_therapist_at IS NOT NULL))) AS last_shared_at \
+                     CAST(NULL AS BIGINT) AS last_shared_at \
                      FROM therapist_links l JOIN couples c ON c.id = l.couple_id \
                      JOIN users ua ON ua.id = c.partner_a JOIN users ub ON ub.id = c.partner_b \
                      WHERE l.therapist_id = $1 AND l.active_at IS NOT NULL AND l.revoked_at IS NULL AND c.ended_at IS NULL \
-                     ORDER BY last_shared_at DESC NULLS LAST, ua.display_name, c.id",
+                     ORDER BY ua.display_name, c.id",
                 )
                 .bind(therapist_id)
                 .fetch_all(&self.pool)
