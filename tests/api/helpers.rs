@@ -292,6 +292,22 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         (a, b)
     }
+
+    /// Ana and Ben, paired, with Dr Lee as their active therapist (proposed by Ana,
+    /// approved by Ben); the couple's id last.
+    pub async fn couple_with_therapist(&self) -> (Partner, Partner, Partner, String) {
+        let (ana, ben) = self.couple().await;
+        let dr = self.signup("Dr Lee", "therapist").await;
+        let (status, body) = ana
+            .client
+            .post("/api/couple/therapist", json!({ "email": dr.email }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let id = ana.couple_id().await;
+        (ana, ben, dr, id)
+    }
 }
 
 impl Drop for TestApp {
@@ -424,6 +440,13 @@ pub struct Partner {
 }
 
 impl Partner {
+    /// The id of this partner's current couple.
+    pub async fn couple_id(&self) -> String {
+        let (status, me) = self.client.get("/api/me").await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        me["couple"]["id"].as_str().expect("in a couple").to_string()
+    }
+
     /// Creates an entry over HTTP and returns the writer's view of it.
     pub async fn create(&self, kind: &str, body: Value) -> Value {
         let (status, res) = self

@@ -86,19 +86,7 @@ async fn export_holds_what_i_wrote_and_what_was_shared_with_me(backend: Backend)
 
 async fn deleting_an_account_leaves_no_trace_for_partner_or_therapist(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben) = app.couple().await;
-    let dr = app.signup("Dr Lee", "therapist").await;
-    let (status, body) = ana
-        .client
-        .post("/api/couple/therapist", json!({ "email": dr.email }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let couple_id = ana.client.get("/api/me").await.1["couple"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ana, ben, dr, couple_id) = app.couple_with_therapist().await;
     let entry = ana
         .create(
             "setback",
@@ -509,19 +497,7 @@ async fn replies_forget_what_they_answered_when_its_writer_deletes_their_account
 
 async fn the_export_keeps_the_therapists_view_log_after_the_couple_ends(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben) = app.couple().await;
-    let dr = app.signup("Dr Lee", "therapist").await;
-    let (status, body) = ana
-        .client
-        .post("/api/couple/therapist", json!({ "email": dr.email }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let couple_id = ana.client.get("/api/me").await.1["couple"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ana, ben, dr, couple_id) = app.couple_with_therapist().await;
     // A partner's own reading is not in the log; the therapist's readings are.
     let (status, _) = ben.client.get(&format!("/api/summary/{couple_id}")).await;
     assert_eq!(status, StatusCode::OK);

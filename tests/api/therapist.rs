@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{new_id, spawn_app, Backend, Partner, TestApp};
+use crate::helpers::{new_id, spawn_app, Backend, Partner};
 
 both_backends!(
     access_needs_both_approvals_and_revoking_is_immediate,
@@ -22,33 +22,11 @@ both_backends!(
     a_therapist_lists_no_entries_and_hears_of_an_unpairing
 );
 
-async fn couple_id(p: &Partner) -> String {
-    p.client.get("/api/me").await.1["couple"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Pairs two partners and gives them an active therapist.
-async fn couple_with_therapist(app: &TestApp) -> (Partner, Partner, Partner, String) {
-    let (ana, ben) = app.couple().await;
-    let dr = app.signup("Dr Lee", "therapist").await;
-    let (status, body) = ana
-        .client
-        .post("/api/couple/therapist", json!({ "email": dr.email }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let id = couple_id(&ana).await;
-    (ana, ben, dr, id)
-}
-
 async fn access_needs_both_approvals_and_revoking_is_immediate(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (ana, ben) = app.couple().await;
     let dr = app.signup("Dr Lee", "therapist").await;
-    let id = couple_id(&ana).await;
+    let id = ana.couple_id().await;
     // Dr Lee's page is open all along. The therapist writes nothing, so no marker of
     // theirs can close a check for silence; their stream's positions can: the approval
     // below must be the first thing it ever numbers (`head + 1`), with nothing before.
@@ -167,7 +145,7 @@ fn check_in(mood: i64, closeness: i64, emotions: &[&str], felt: &str, note: &str
 
 async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, ben, dr, id) = app.couple_with_therapist().await;
     const LEAK: &str = "LEAKMARK";
     // Shared with the therapist: these count.
     let ana_ci = create_shared(
@@ -380,9 +358,9 @@ async fn summary_counts_only_what_was_shared_with_the_therapist(backend: Backend
 
 async fn a_therapist_reaches_no_further_than_the_grant(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, _ben, dr, id_a) = couple_with_therapist(&app).await;
+    let (ana, _ben, dr, id_a) = app.couple_with_therapist().await;
     let (cat, _dan) = app.couple().await;
-    let id_b = couple_id(&cat).await;
+    let id_b = cat.couple_id().await;
     let entry = create_shared(
         &cat,
         "check_in",
@@ -437,7 +415,7 @@ async fn a_therapist_reaches_no_further_than_the_grant(backend: Backend) {
 
 async fn every_view_is_logged_for_the_partners(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, ben, dr, id) = app.couple_with_therapist().await;
     // Partners reading their own summary are not logged; the therapist's readings are.
     for (p, path) in [
         (&ana, format!("/api/summary/{id}")),
@@ -499,7 +477,7 @@ async fn reply(p: &Partner, to: &str, body: Value) -> String {
 
 async fn a_partner_never_sees_in_the_summary_what_the_other_shared_with_the_therapist_alone(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, ben, dr, id) = app.couple_with_therapist().await;
     const HIDDEN: &str = "HIDDENMARK";
     // What Ben may see in the summary: his own entries shared with the therapist, and
     // Ana's shared with both him and the therapist.
@@ -647,7 +625,7 @@ async fn a_partner_never_sees_in_the_summary_what_the_other_shared_with_the_ther
 
 async fn a_summary_period_counts_an_entry_from_when_it_was_shared_with_the_therapist(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, _ben, dr, id) = app.couple_with_therapist().await;
     // Both written before the therapist's view; only the second is shared after it.
     create_shared(
         &ana,
@@ -694,7 +672,7 @@ async fn a_summary_period_counts_an_entry_from_when_it_was_shared_with_the_thera
 
 async fn the_couples_list_dates_the_last_share_the_summary_counts(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, ben, dr, id) = app.couple_with_therapist().await;
     let last_shared = || async {
         let (status, list) = dr.client.get("/api/therapist/couples").await;
         assert_eq!(status, StatusCode::OK, "{list}");
@@ -740,7 +718,7 @@ async fn the_couples_list_dates_the_last_share_the_summary_counts(backend: Backe
 
 async fn a_custom_period_of_one_day_covers_that_whole_day(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (_ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    let (_ana, _ben, dr, id) = app.couple_with_therapist().await;
     let (status, day) = dr
         .client
         .get(&format!(
@@ -786,7 +764,7 @@ async fn a_custom_period_of_one_day_covers_that_whole_day(backend: Backend) {
 async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     // After unpairing.
-    let (ana, ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, ben, dr, id) = app.couple_with_therapist().await;
     for path in ["", "/export.csv"] {
         let (status, body) = dr.client.get(&format!("/api/summary/{id}{path}")).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -816,7 +794,7 @@ async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) 
     assert_eq!(stranger.client.get(&format!("/api/summary/{id}/views")).await, unknown);
 
     // After the other partner deletes their account.
-    let (cat, dan, dr2, id2) = couple_with_therapist(&app).await;
+    let (cat, dan, dr2, id2) = app.couple_with_therapist().await;
     let (status, body) = dr2.client.get(&format!("/api/summary/{id2}?period=7d")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = cat.client.delete("/api/me", json!({ "password": cat.password })).await;
@@ -839,7 +817,7 @@ async fn a_former_partner_still_reads_the_therapists_view_log(backend: Backend) 
 
 async fn a_therapist_lists_no_entries_and_hears_of_an_unpairing(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, _ben, dr, id) = couple_with_therapist(&app).await;
+    let (ana, _ben, dr, id) = app.couple_with_therapist().await;
     create_shared(
         &ana,
         "check_in",

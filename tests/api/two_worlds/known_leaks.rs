@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::normalize;
 use crate::both_backends;
-use crate::helpers::{check_in, spawn_app, Backend, Partner, TestApp, Ws};
+use crate::helpers::{check_in, spawn_app, Backend, Partner, Ws};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 both_backends!(
@@ -17,13 +17,6 @@ both_backends!(
     the_therapists_stream_tells_nothing_the_summary_hides
 );
 
-async fn couple_id(p: &Partner) -> String {
-    p.client.get("/api/me").await.1["couple"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// A check-in written and shared with `scopes`; its id.
 async fn shared_check_in(p: &Partner, mood: i64, scopes: &[&str]) -> String {
     let id = p.create("check_in", check_in(mood)).await["id"]
@@ -32,20 +25,6 @@ async fn shared_check_in(p: &Partner, mood: i64, scopes: &[&str]) -> String {
         .to_string();
     p.share(&id, scopes).await;
     id
-}
-
-/// Ana and Ben, with Dr Lee as their active therapist.
-async fn with_therapist(app: &TestApp) -> (Partner, Partner, Partner) {
-    let (ana, ben) = app.couple().await;
-    let dr = app.signup("Dr Lee", "therapist").await;
-    let (status, body) = ana
-        .client
-        .post("/api/couple/therapist", json!({ "email": dr.email }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = ben.client.post("/api/couple/therapist/approve", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (ana, ben, dr)
 }
 
 /// The head of `p`'s stream now.
@@ -70,8 +49,7 @@ async fn summary_as_seen_by(p: &Partner, couple: &str) -> (Vec<String>, usize) {
 
 async fn a_partners_summary_leaves_out_the_other_partners_therapist_only_entries(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, _dr) = with_therapist(&app).await;
-    let couple = couple_id(&ana).await;
+    let (ana, ben, _dr, couple) = app.couple_with_therapist().await;
     // What both partners shared with both scopes, and Ben's own, are in Ben's summary.
     shared_check_in(&ana, 4, &["partner", "therapist"]).await;
     shared_check_in(&ben, 2, &["therapist"]).await;
@@ -153,8 +131,7 @@ async fn sharing_again_while_the_partner_is_away_is_not_announced_again(backend:
 
 async fn the_therapists_stream_tells_nothing_the_summary_hides(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let (ana, ben, dr) = with_therapist(&app).await;
-    let couple = couple_id(&ana).await;
+    let (ana, ben, dr, couple) = app.couple_with_therapist().await;
     shared_check_in(&ana, 4, &["partner", "therapist"]).await;
     let mut problems = Vec::new();
     let couples = |dr: &Partner| {
