@@ -40,3 +40,5 @@ INSERT INTO stream_state (user_id, subject, state)
 UPDATE users SET stream_read = event_seq, stream_pos = event_seq;
 DELETE FROM events;
 DROP TABLE withheld;
+-- Whether a change was visible is decided when it is numbered, not when it is written.
+ALTER TABLE events DROP COLUMN visible;

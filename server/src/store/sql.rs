@@ -200,7 +200,6 @@ macro_rules! impl_store {
                 user_id: &str,
                 kind: $crate::store::EventKind,
                 subject: Option<&str>,
-                visible: bool,
                 now: i64,
             ) -> $crate::store::Result<i64> {
                 let seq: i64 = sqlx::query_scalar($crate::store::write::NEXT_SEQ).bind(user_id).fetch_one(&mut **self.0).await?;
@@ -210,7 +209,6 @@ macro_rules! impl_store {
                     .bind(kind.as_str())
                     .bind(subject)
                     .bind(now)
-                    .bind(visible as i64)
                     .execute(&mut **self.0)
                     .await?;
                 // Other instances learn of it at commit (a no-op on single-instance SQLite).
@@ -408,7 +406,7 @@ macro_rules! impl_store {
                     .await?;
                 sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
                 for e in &entries {
-                    $crate::store::write::emit_to_readers(&mut self.w(&mut tx), e, true, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
+                    $crate::store::write::emit_to_readers(&mut self.w(&mut tx), e, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
                 }
                 // Replies to them stay their writers' but no longer say what they answered
                 // (docs/privacy.md). A reply answers the other member of its own couple, so
@@ -436,7 +434,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                     // Their writer's open screens drop the link too.
-                    $crate::store::write::emit(&mut self.w(&mut tx), &reply.author_id, EventKind::Entry, Some(&reply.id), Some(&reply), now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &reply.author_id, EventKind::Entry, Some(&reply.id), now, &mut out).await?;
                 }
                 // The couple ends, and with it any therapist's access.
                 if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
@@ -452,7 +450,7 @@ macro_rules! impl_store {
                         .await?;
                     let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
                     if let Some(o) = other {
-                        $crate::store::write::emit(&mut self.w(&mut tx), &o, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut self.w(&mut tx), &o, EventKind::Couple, None, now, &mut out).await?;
                     }
                 }
                 // A therapist's couples lose access to them.
@@ -470,7 +468,7 @@ macro_rules! impl_store {
                     .await?;
                 for (_, a, b) in couples {
                     for m in std::iter::once(a).chain(b) {
-                        $crate::store::write::emit(&mut self.w(&mut tx), &m, EventKind::Couple, None, None, now, &mut out).await?;
+                        $crate::store::write::emit(&mut self.w(&mut tx), &m, EventKind::Couple, None, now, &mut out).await?;
                     }
                 }
                 let sessions: Vec<String> =
@@ -591,7 +589,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 // The user's other devices learn of the waiting couple.
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut Vec::new()).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, now, &mut Vec::new()).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
@@ -641,8 +639,8 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, now, &mut out).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
                 tx.commit().await?;
                 Ok(couple)
@@ -761,7 +759,7 @@ macro_rules! impl_store {
                 let mut out = Vec::new();
                 $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 if activated.rows_affected() == 1 {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))
@@ -783,7 +781,7 @@ macro_rules! impl_store {
                 $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist who never had access is not told of a proposal withdrawn.
                 if link.active_at.is_some() {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), None, now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
                 }
                 tx.commit().await?;
                 Ok($crate::store::Published::users(&out))

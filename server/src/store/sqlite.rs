@@ -399,20 +399,13 @@ impl WriteTx for LiteTx<'_> {
         Ok(())
     }
 
-    async fn append_event(
-        &mut self,
-        user_id: &str,
-        kind: EventKind,
-        subject: Option<&str>,
-        visible: bool,
-        now: i64,
-    ) -> Result<i64> {
+    async fn append_event(&mut self, user_id: &str, kind: EventKind, subject: Option<&str>, now: i64) -> Result<i64> {
         let seq: i64 = self
             .0
             .prepare_cached(write::NEXT_SEQ)?
             .query_row(params![user_id], |r| r.get(0))?;
         let mut stmt = self.0.prepare_cached(write::INSERT_EVENT)?;
-        stmt.execute(params![user_id, seq, kind.as_str(), subject, now, visible as i64])?;
+        stmt.execute(params![user_id, seq, kind.as_str(), subject, now])?;
         Ok(seq)
     }
 

@@ -40,7 +40,7 @@ pub(crate) const LOG_CONSENT: &str =
     "INSERT INTO consent_log (entry_id, actor_id, scope, action, at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const NEXT_SEQ: &str = "UPDATE users SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
 pub(crate) const INSERT_EVENT: &str =
-    "INSERT INTO events (user_id, seq, kind, entry_id, created_at, visible) VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO events (user_id, seq, kind, entry_id, created_at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const ACTIVE_THERAPIST: &str =
     "SELECT therapist_id FROM therapist_links WHERE couple_id = $1 AND active_at IS NOT NULL AND revoked_at IS NULL";
 
@@ -80,14 +80,7 @@ pub trait WriteTx: Send {
     async fn log_consent(&mut self, entry_id: &str, actor: &str, scope: Scope, action: &str, now: i64) -> Result<()>;
     /// Appends an event to the user's stream and returns its sequence number; a backend
     /// shared by several instances also announces it (delivered at commit).
-    async fn append_event(
-        &mut self,
-        user_id: &str,
-        kind: EventKind,
-        subject: Option<&str>,
-        visible: bool,
-        now: i64,
-    ) -> Result<i64>;
+    async fn append_event(&mut self, user_id: &str, kind: EventKind, subject: Option<&str>, now: i64) -> Result<i64>;
     async fn active_therapist(&mut self, couple_id: &str) -> Result<Option<String>>;
 }
 
@@ -127,24 +120,18 @@ pub async fn write_in<T: WriteTx>(tx: &mut T, req: &WriteRequest) -> Result<Writ
 }
 
 /// Records a change that may concern one user (their row lock orders their changes) and
-/// adds them to `out`, to wake their connections once the transaction commits. `entry` is
-/// the entry as this transaction leaves it (`None` once deleted); the change notes whether
-/// the user could see it then, but whether it reaches them is decided when a reader
-/// numbers it (`delivery::advance_in`), as things stand at that time.
+/// adds them to `out`, to wake their connections once the transaction commits. Whether
+/// it reaches them is decided when a reader numbers it (`delivery::advance_in`), as
+/// things stand then.
 pub async fn emit<T: WriteTx>(
     tx: &mut T,
     user_id: &str,
     kind: EventKind,
     subject: Option<&str>,
-    entry: Option<&EntryRecord>,
     now: i64,
     out: &mut Vec<Published>,
 ) -> Result<()> {
-    let visible = match kind {
-        EventKind::Entry => entry.is_some_and(|e| crate::consent::access(e, user_id).is_some()),
-        _ => true,
-    };
-    tx.append_event(user_id, kind, subject, visible, now).await?;
+    tx.append_event(user_id, kind, subject, now).await?;
     out.push(Published {
         user: user_id.to_string(),
     });
@@ -160,7 +147,7 @@ pub async fn emit_to_therapist<T: WriteTx>(
 ) -> Result<()> {
     let Some(couple_id) = couple_id else { return Ok(()) };
     if let Some(t) = tx.active_therapist(couple_id).await? {
-        emit(tx, &t, EventKind::Summary, Some(couple_id), None, now, out).await?;
+        emit(tx, &t, EventKind::Summary, Some(couple_id), now, out).await?;
     }
     Ok(())
 }
@@ -168,26 +155,24 @@ pub async fn emit_to_therapist<T: WriteTx>(
 /// Puts a `couple` event in both partners' streams.
 pub async fn tell_couple<T: WriteTx>(tx: &mut T, couple: &CoupleRow, now: i64, out: &mut Vec<Published>) -> Result<()> {
     for m in std::iter::once(&couple.partner_a).chain(couple.partner_b.as_ref()) {
-        emit(tx, m, EventKind::Couple, None, None, now, out).await?;
+        emit(tx, m, EventKind::Couple, None, now, out).await?;
     }
     Ok(())
 }
 
-/// Tells the entry's other readers (its partner, the couple's therapist) it changed;
-/// `gone` when the change deleted it.
+/// Tells the entry's other readers (its partner, the couple's therapist) it changed
+/// (or is gone).
 pub async fn emit_to_readers<T: WriteTx>(
     tx: &mut T,
     entry: &EntryRecord,
-    gone: bool,
     partner: bool,
     therapist: bool,
     now: i64,
     out: &mut Vec<Published>,
 ) -> Result<()> {
-    let after = (!gone).then_some(entry);
     if partner {
         if let Some(p) = crate::consent::partner_of(entry) {
-            emit(tx, p, EventKind::Entry, Some(&entry.id), after, now, out).await?;
+            emit(tx, p, EventKind::Entry, Some(&entry.id), now, out).await?;
         }
     }
     if therapist {
@@ -250,9 +235,9 @@ async fn apply<T: WriteTx>(tx: &mut T, req: &WriteRequest, out: &mut Vec<Publish
             }
             // Read once: the writer's name and the couple come with it.
             let entry = tx.entry(id).await?.ok_or(ApiError::NotFound("entry"))?;
-            emit(tx, me, EventKind::Entry, Some(id), Some(&entry), now, out).await?;
+            emit(tx, me, EventKind::Entry, Some(id), now, out).await?;
             if shared_at.is_some() {
-                emit_to_readers(tx, &entry, false, true, false, now, out).await?;
+                emit_to_readers(tx, &entry, true, false, now, out).await?;
             }
             Ok(Some(entry))
         }
@@ -290,9 +275,9 @@ async fn apply<T: WriteTx>(tx: &mut T, req: &WriteRequest, out: &mut Vec<Publish
                 entry.couple_id = Some(couple.id.clone());
                 entry.partner_a = Some(couple.partner_a.clone());
                 entry.partner_b = couple.partner_b.clone();
-                emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
+                emit(tx, me, EventKind::Entry, Some(entry_id), now, out).await?;
                 let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                emit_to_readers(tx, &entry, false, p, t, now, out).await?;
+                emit_to_readers(tx, &entry, p, t, now, out).await?;
             }
             Ok(Some(entry))
         }
@@ -312,9 +297,9 @@ async fn apply<T: WriteTx>(tx: &mut T, req: &WriteRequest, out: &mut Vec<Publish
                 changed.push(*scope);
             }
             if !changed.is_empty() {
-                emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
+                emit(tx, me, EventKind::Entry, Some(entry_id), now, out).await?;
                 let (p, t) = (changed.contains(&Scope::Partner), changed.contains(&Scope::Therapist));
-                emit_to_readers(tx, &entry, false, p, t, now, out).await?;
+                emit_to_readers(tx, &entry, p, t, now, out).await?;
             }
             Ok(Some(entry))
         }
@@ -328,17 +313,17 @@ async fn apply<T: WriteTx>(tx: &mut T, req: &WriteRequest, out: &mut Vec<Publish
             entry.body = serde_json::to_string(&step).map_err(ApiError::internal)?;
             entry.updated_at = now;
             tx.set_body(entry_id, &entry.body, now).await?;
-            emit(tx, me, EventKind::Entry, Some(entry_id), Some(&entry), now, out).await?;
+            emit(tx, me, EventKind::Entry, Some(entry_id), now, out).await?;
             let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
-            emit_to_readers(tx, &entry, false, p, t, now, out).await?;
+            emit_to_readers(tx, &entry, p, t, now, out).await?;
             Ok(Some(entry))
         }
         WriteOp::Delete { entry_id } => {
             let entry = own_entry(tx, me, entry_id).await?;
             tx.delete_entry(entry_id).await?;
-            emit(tx, me, EventKind::Entry, Some(entry_id), None, now, out).await?;
+            emit(tx, me, EventKind::Entry, Some(entry_id), now, out).await?;
             let (p, t) = (entry.shared_partner_at.is_some(), entry.shared_therapist_at.is_some());
-            emit_to_readers(tx, &entry, true, p, t, now, out).await?;
+            emit_to_readers(tx, &entry, p, t, now, out).await?;
             Ok(None)
         }
     }
