@@ -10,7 +10,7 @@
 //! same stream, positions included. A cursor is a position in what the user received,
 //! never a count of what happened.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -125,9 +125,25 @@ pub trait StreamTx: WriteTx {
 
 const SHOWN: &str = "shown";
 
+/// A subject of a user's stream, in the order one numbering gives positions: the couple,
+/// then therapists' summaries by couple, then entries by id (ids are time-ordered UUIDs,
+/// so that is the order they were written in).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Subject {
+    Couple,
+    Summary(String),
+    Entry(String),
+}
+
 /// Numbers the user's changes not numbered yet, as things stand now; returns the user's
-/// head (last position). Each entry gets at most one position per call (it is rendered
-/// as it is when read anyway), and a couple change likewise.
+/// head (last position). Each subject changed since the last numbering gets at most one
+/// position (an entry is rendered as it is when read anyway).
+///
+/// The positions one numbering gives follow the subjects' own order, not the order of
+/// the changes: a change may be one the user was never to see (an entry shared and
+/// withdrawn while they were away), and letting it decide where the subject lands would
+/// let the order of the rest tell of it. Which subjects changed, and how they stand now,
+/// is all that counts.
 pub async fn advance_in<T: StreamTx>(tx: &mut T, user: &str) -> Result<i64> {
     let Some((written, mut read, mut pos)) = tx.stream_marks(user).await? else {
         return Ok(0);
@@ -135,53 +151,47 @@ pub async fn advance_in<T: StreamTx>(tx: &mut T, user: &str) -> Result<i64> {
     if read >= written {
         return Ok(pos);
     }
-    // Subjects already given a position in this call.
-    let mut done: HashSet<String> = HashSet::new();
-    let mut couple_done = false;
+    let mut changed: BTreeSet<Subject> = BTreeSet::new();
     while read < written {
         let changes = tx.changes_after(user, read, ROUND).await?;
         let Some(last) = changes.last().map(|c| c.0) else { break };
         for (_, kind, subject) in changes {
-            let next = match (EventKind::parse(&kind), subject) {
-                (EventKind::Entry, Some(id)) => entry_change(tx, user, &id, &mut done).await?.map(|k| (k, Some(id))),
-                (EventKind::Summary, Some(couple)) => summary_change(tx, user, &couple)
-                    .await?
-                    .then_some((StreamKind::Summary, Some(couple))),
-                (EventKind::Couple, _) if !couple_done => {
-                    couple_done = true;
-                    Some((StreamKind::Couple, None))
-                }
-                _ => None,
+            let subject = match (EventKind::parse(&kind), subject) {
+                (EventKind::Couple, _) => Subject::Couple,
+                (EventKind::Summary, Some(couple)) => Subject::Summary(couple),
+                (EventKind::Entry, Some(id)) => Subject::Entry(id),
+                _ => continue,
             };
-            if let Some((kind, subject)) = next {
-                pos += 1;
-                tx.append_stream(user, pos, kind, subject.as_deref()).await?;
-            }
+            changed.insert(subject);
         }
         read = last;
+    }
+    for subject in changed {
+        let next = match subject {
+            Subject::Couple => Some((StreamKind::Couple, None)),
+            Subject::Summary(couple) => summary_change(tx, user, &couple)
+                .await?
+                .then_some((StreamKind::Summary, Some(couple))),
+            Subject::Entry(id) => entry_change(tx, user, &id).await?.map(|k| (k, Some(id))),
+        };
+        if let Some((kind, subject)) = next {
+            pos += 1;
+            tx.append_stream(user, pos, kind, subject.as_deref()).await?;
+        }
     }
     tx.set_stream_marks(read, pos, user).await?;
     tx.drop_changes(user, read).await?;
     Ok(pos)
 }
 
-/// What a change to an entry means for the user now: the entry (visible, not yet given a
-/// position in this call), its removal (no longer visible, and shown before), or nothing.
-async fn entry_change<T: StreamTx>(
-    tx: &mut T,
-    user: &str,
-    id: &str,
-    done: &mut HashSet<String>,
-) -> Result<Option<StreamKind>> {
-    if done.contains(id) {
-        return Ok(None);
-    }
+/// What a change to an entry means for the user now: the entry (visible), its removal
+/// (no longer visible, and shown before), or nothing.
+async fn entry_change<T: StreamTx>(tx: &mut T, user: &str, id: &str) -> Result<Option<StreamKind>> {
     let entry = tx.entry(id).await?;
     let visible = entry
         .as_ref()
         .is_some_and(|e| crate::consent::access(e, user).is_some());
     let shown = tx.stream_state(user, id).await?.is_some();
-    done.insert(id.to_string());
     Ok(match (visible, shown) {
         (true, was_shown) => {
             if !was_shown {
