@@ -1,6 +1,6 @@
 // Load client for the socket.io relay, same method as the Rust client: open-loop shares
 // on a fixed schedule, latency from the intended send time, exact percentiles from
-// every sample. Driven by examples/bench.rs over stdout lines.
+// every sample. Driven by examples/bench/main.rs over stdout lines.
 //   node load.js load PORT COUPLES RATES(comma) STEP_SECONDS WARMUP_SECONDS
 //   node load.js idle PORT START END      (holds sockets until stdin closes)
 "use strict";

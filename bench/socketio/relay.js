@@ -1,7 +1,7 @@
 // The socket.io relay "many teams would pick instead": rooms of two, every "share"
 // forwarded to the other member, connection state recovery on (missed packets are
 // replayed from memory after a reconnect within two minutes). No auth, no storage.
-// Started by examples/bench.rs; prints "LISTENING <port>".
+// Started by examples/bench/main.rs; prints "LISTENING <port>".
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");

@@ -1,4 +1,4 @@
-//! The structured check-in vocabulary of the product brief, and its validation.
+//! The structured check-in vocabulary (docs/product.md; P1–P5 below are its principles), and its validation.
 //!
 //! Every closed list is a Rust enum so serde rejects unknown values with the list of
 //! accepted ones; numeric ranges and text bounds are checked in `validate`, each error
@@ -29,7 +29,7 @@ macro_rules! vocabulary {
 }
 
 vocabulary!(
-    /// Entry kinds (the brief's six).
+    /// Entry kinds (the six of docs/product.md).
     Kind { CheckIn = "check_in", Appreciation = "appreciation", Request = "request", Setback = "setback", SmallStep = "small_step", Reply = "reply" }
 );
 vocabulary!(
@@ -388,17 +388,9 @@ impl Body {
         };
         v.expect("entry bodies always serialize")
     }
-
-    /// The entry this body answers, for replies.
-    pub fn reply_to(&self) -> Option<Uuid> {
-        match self {
-            Body::Reply(r) => Some(r.to),
-            _ => None,
-        }
-    }
 }
 
-/// Checks a reply against the entry it answers (the brief's reply rules).
+/// Checks a reply against the entry it answers (docs/protocol.md, replies).
 pub fn check_reply(reply: &Reply, target_kind: Kind, target_body: &serde_json::Value) -> Result<(), ApiError> {
     match (target_kind, reply.choice) {
         (Kind::Reply, _) => Err(field("body.to", "a reply cannot be answered with a reply")),

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::{check_in, new_id, spawn_app, Backend};
 
-both_backends!(partners_exchange_every_kind_live, replies_follow_the_brief);
+both_backends!(partners_exchange_every_kind_live, replies_answer_what_they_reply_to);
 
 async fn partners_exchange_every_kind_live(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
@@ -111,7 +111,7 @@ async fn partners_exchange_every_kind_live(backend: Backend) {
     assert_eq!(ana.listed_ids().await.len(), 8);
 }
 
-async fn replies_follow_the_brief(backend: Backend) {
+async fn replies_answer_what_they_reply_to(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (ana, ben) = app.couple().await;
     let request = ana

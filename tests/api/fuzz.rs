@@ -1,4 +1,4 @@
-//! Fuzzing of the HTTP body and websocket message decoding (ISSUE 6), with proptest so it
+//! Fuzzing of the HTTP body and websocket message decoding, with proptest so it
 //! runs on the stable toolchain, in bounded time, in CI.
 //!
 //! Inputs are arbitrary JSON and mutations of the seeds in `tests/corpus/` (valid and

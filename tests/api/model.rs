@@ -1,4 +1,4 @@
-//! A model-based test of consent (ISSUE 6), on SQLite and on PostgreSQL.
+//! A model-based test of consent, on SQLite and on PostgreSQL.
 //!
 //! proptest draws random sequences of what people do — write drafts, share, withdraw,
 //! share and withdraw again while nobody else reads, reply, delete entries, pair and

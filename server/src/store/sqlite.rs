@@ -124,13 +124,6 @@ impl SqliteStore {
     async fn signals(&self) -> Result<Option<futures_util::stream::BoxStream<'static, super::Signal>>> {
         Ok(None)
     }
-
-    /// SQLite's own consistency check; `ok` when the file is sound.
-    pub async fn integrity_check(&self) -> Result<String> {
-        Ok(sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 impl_store!(SqliteStore, Sqlite);

@@ -7,17 +7,11 @@
 //!
 //! See docs/performance.md for the method and the figures.
 
-#[path = "bench/idle.rs"]
 mod idle;
-#[path = "bench/load.rs"]
 mod load;
-#[path = "bench/relay.rs"]
 mod relay;
-#[path = "bench/seed.rs"]
 mod seed;
-#[path = "bench/storm.rs"]
 mod storm;
-#[path = "bench/sys.rs"]
 mod sys;
 
 use std::collections::HashMap;
