@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use crate::store::EntryRecord;
+use crate::records::EntryRecord;
 use crate::time::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

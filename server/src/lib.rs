@@ -12,6 +12,7 @@ pub mod http;
 pub mod limits;
 pub mod pairing;
 pub mod privacy;
+pub mod records;
 pub mod store;
 pub mod stream;
 pub mod summary;
