@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use super::contract::{EventKind, Result, StreamKind};
 use super::write::WriteTx;
-use super::{EntryRecord, EventKind, Result};
+use crate::records::EntryRecord;
 
 /// The user's stream marks: changes written (`event_seq`), changes numbered, last position.
 pub(crate) const STREAM_MARKS: &str = "SELECT event_seq, stream_read, stream_pos FROM users WHERE id = $1";
@@ -43,7 +44,7 @@ pub(crate) const THERAPIST_READS: &str = "SELECT 1 FROM therapist_links l JOIN c
      WHERE l.couple_id = $1 AND l.therapist_id = $2 AND l.active_at IS NOT NULL AND l.revoked_at IS NULL \
      AND c.ended_at IS NULL";
 pub(crate) const THERAPIST_SHARED: &str =
-    super::sql::entry_select!("WHERE en.couple_id = $1 AND en.shared_therapist_at IS NOT NULL ORDER BY en.id");
+    super::columns::entry_select!("WHERE en.couple_id = $1 AND en.shared_therapist_at IS NOT NULL ORDER BY en.id");
 /// A stream's positions after a cursor, with each entry as it is now.
 pub(crate) const STREAM_AFTER: &str = "SELECT s.pos, s.kind AS ev_kind, s.subject AS ev_entry_id, \
      en.id, en.couple_id, en.author_id, u.display_name AS author_name, en.kind, en.body, en.reply_to, \
@@ -54,49 +55,6 @@ pub(crate) const STREAM_AFTER: &str = "SELECT s.pos, s.kind AS ev_kind, s.subjec
 
 /// Changes looked at per round while numbering.
 const ROUND: i64 = 500;
-
-/// What a position of a stream says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    /// An entry appeared or changed (rendered as it is when read).
-    Entry,
-    /// An entry the user was shown is no longer theirs to see.
-    EntryRemoved,
-    /// The user's couple changed.
-    Couple,
-    /// For a therapist: what a couple's summary shows them changed (the subject is the couple).
-    Summary,
-}
-
-impl StreamKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamKind::Entry => "entry",
-            StreamKind::EntryRemoved => "entry_removed",
-            StreamKind::Couple => "couple",
-            StreamKind::Summary => "summary",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "entry_removed" => StreamKind::EntryRemoved,
-            "couple" => StreamKind::Couple,
-            "summary" => StreamKind::Summary,
-            _ => StreamKind::Entry,
-        }
-    }
-}
-
-/// One position of a user's stream, with its entry as it is now (entry positions only;
-/// `None` once the entry is gone).
-#[derive(Debug, Clone)]
-pub struct StreamEvent {
-    pub pos: i64,
-    pub kind: StreamKind,
-    pub subject: Option<String>,
-    pub entry: Option<EntryRecord>,
-}
 
 /// The statements numbering a stream needs, inside a write transaction.
 #[async_trait]

@@ -4,8 +4,8 @@ use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+use super::contract::{Result, Signal, WriteRequest, WriteResult, EVENTS_CHANNEL, SESSIONS_CHANNEL};
 use super::sql::impl_store;
-use super::{Result, Signal, EVENTS_CHANNEL, SESSIONS_CHANNEL};
 use crate::error::ApiError;
 
 pub struct PgStore {
@@ -43,7 +43,7 @@ impl PgStore {
 
 impl PgStore {
     /// Concurrent transactions on several connections: PostgreSQL groups their WAL flushes.
-    async fn commit_write(&self, req: &super::WriteRequest) -> Result<super::WriteResult> {
+    async fn commit_write(&self, req: &WriteRequest) -> Result<WriteResult> {
         let mut tx = self.begin_write().await?;
         let result = super::write::write_in(&mut self.w(&mut tx), req).await?;
         tx.commit().await?;

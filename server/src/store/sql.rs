@@ -2,20 +2,6 @@
 //! concrete backend type, which must provide `pool` and `begin_write()`: sqlx's generic
 //! executor bounds make a single generic impl far harder to read than this.
 
-/// Columns of an entry with its writer's name and its couple's members.
-macro_rules! entry_select {
-    ($rest:literal) => {
-        concat!(
-            "SELECT en.id, en.couple_id, en.author_id, u.display_name AS author_name, en.kind, en.body, \
-             en.reply_to, en.created_at, en.updated_at, en.shared_partner_at, en.shared_therapist_at, \
-             c.partner_a, c.partner_b \
-             FROM entries en JOIN users u ON u.id = en.author_id LEFT JOIN couples c ON c.id = en.couple_id ",
-            $rest
-        )
-    };
-}
-pub(crate) use entry_select;
-
 /// A stream position with its entry's columns, all nullable (the entry may be gone).
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
@@ -38,10 +24,10 @@ pub(crate) struct EventRow {
 }
 
 impl EventRow {
-    pub fn into_event(self) -> super::StreamEvent {
-        let kind = super::StreamKind::parse(&self.ev_kind);
+    pub fn into_event(self) -> super::contract::StreamEvent {
+        let kind = super::contract::StreamKind::parse(&self.ev_kind);
         let entry = match (self.id, self.author_id, self.author_name, self.kind, self.body) {
-            (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => Some(super::EntryRecord {
+            (Some(id), Some(author_id), Some(author_name), Some(k), Some(body)) => Some(crate::records::EntryRecord {
                 id,
                 couple_id: self.couple_id,
                 author_id,
@@ -58,7 +44,7 @@ impl EventRow {
             }),
             _ => None,
         };
-        super::StreamEvent {
+        super::contract::StreamEvent {
             pos: self.pos,
             kind,
             subject: self.ev_entry_id,
@@ -80,15 +66,15 @@ macro_rules! impl_store {
                 $crate::store::sql::SqlxTx(tx, self.origin())
             }
 
-            async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
+            async fn entry_in(tx: &mut sqlx::Transaction<'_, $db>, id: &str) -> $crate::store::contract::Result<Option<$crate::records::EntryRecord>> {
                 Ok(sqlx::query_as($crate::store::write::ENTRY).bind(id).fetch_optional(&mut **tx).await?)
             }
 
-            async fn current_couple_in(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleRow>> {
+            async fn current_couple_in(tx: &mut sqlx::Transaction<'_, $db>, user_id: &str) -> $crate::store::contract::Result<Option<$crate::records::CoupleRow>> {
                 Ok(sqlx::query_as($crate::store::write::CURRENT_COUPLE).bind(user_id).fetch_optional(&mut **tx).await?)
             }
 
-            async fn link_in(tx: &mut sqlx::Transaction<'_, $db>, couple_id: &str) -> $crate::store::Result<Option<$crate::store::TherapistLink>> {
+            async fn link_in(tx: &mut sqlx::Transaction<'_, $db>, couple_id: &str) -> $crate::store::contract::Result<Option<$crate::records::TherapistLink>> {
                 Ok(sqlx::query_as(
                     "SELECT l.id, l.couple_id, l.therapist_id, u.display_name AS therapist_name, l.proposed_by, \
                      l.approved_a_at, l.approved_b_at, l.created_at, l.active_at \
@@ -103,14 +89,14 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl $crate::store::write::WriteTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
-            async fn lock_writers(&mut self, user_id: &str, entry_id: Option<&str>) -> $crate::store::Result<()> {
+            async fn lock_writers(&mut self, user_id: &str, entry_id: Option<&str>) -> $crate::store::contract::Result<()> {
                 if <$store>::ROW_LOCKS {
                     sqlx::query($crate::store::write::LOCK_WRITERS).bind(user_id).bind(entry_id).execute(&mut **self.0).await?;
                 }
                 Ok(())
             }
 
-            async fn claim_request(&mut self, req: &$crate::store::WriteRequest, entry_id: &str) -> $crate::store::Result<bool> {
+            async fn claim_request(&mut self, req: &$crate::store::contract::WriteRequest, entry_id: &str) -> $crate::store::contract::Result<bool> {
                 let claimed = sqlx::query($crate::store::write::CLAIM_REQUEST)
                     .bind(&req.user_id)
                     .bind(&req.request_id)
@@ -122,24 +108,24 @@ macro_rules! impl_store {
                 Ok(claimed.rows_affected() == 1)
             }
 
-            async fn request(&mut self, user_id: &str, request_id: &str) -> $crate::store::Result<(String, String)> {
+            async fn request(&mut self, user_id: &str, request_id: &str) -> $crate::store::contract::Result<(String, String)> {
                 Ok(sqlx::query_as($crate::store::write::REQUEST).bind(user_id).bind(request_id).fetch_one(&mut **self.0).await?)
             }
 
-            async fn entry(&mut self, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
+            async fn entry(&mut self, id: &str) -> $crate::store::contract::Result<Option<$crate::records::EntryRecord>> {
                 <$store>::entry_in(self.0, id).await
             }
 
-            async fn current_couple(&mut self, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleRow>> {
+            async fn current_couple(&mut self, user_id: &str) -> $crate::store::contract::Result<Option<$crate::records::CoupleRow>> {
                 <$store>::current_couple_in(self.0, user_id).await
             }
 
-            async fn ever_shared(&mut self, entry_id: &str) -> $crate::store::Result<bool> {
+            async fn ever_shared(&mut self, entry_id: &str) -> $crate::store::contract::Result<bool> {
                 let row: Option<i32> = sqlx::query_scalar($crate::store::write::EVER_SHARED).bind(entry_id).fetch_optional(&mut **self.0).await?;
                 Ok(row.is_some())
             }
 
-            async fn insert_entry(&mut self, e: &$crate::store::write::NewEntry<'_>) -> $crate::store::Result<()> {
+            async fn insert_entry(&mut self, e: &$crate::store::write::NewEntry<'_>) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::write::INSERT_ENTRY)
                     .bind(e.id)
                     .bind(e.couple_id)
@@ -154,36 +140,36 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn share(&mut self, entry_id: &str, scope: $crate::store::Scope, now: i64, couple_id: &str) -> $crate::store::Result<()> {
+            async fn share(&mut self, entry_id: &str, scope: $crate::records::Scope, now: i64, couple_id: &str) -> $crate::store::contract::Result<()> {
                 let sql = match scope {
-                    $crate::store::Scope::Partner => $crate::store::write::SHARE_PARTNER,
-                    $crate::store::Scope::Therapist => $crate::store::write::SHARE_THERAPIST,
+                    $crate::records::Scope::Partner => $crate::store::write::SHARE_PARTNER,
+                    $crate::records::Scope::Therapist => $crate::store::write::SHARE_THERAPIST,
                 };
                 sqlx::query(sql).bind(now).bind(couple_id).bind(entry_id).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn withdraw(&mut self, entry_id: &str, scope: $crate::store::Scope) -> $crate::store::Result<()> {
+            async fn withdraw(&mut self, entry_id: &str, scope: $crate::records::Scope) -> $crate::store::contract::Result<()> {
                 let sql = match scope {
-                    $crate::store::Scope::Partner => $crate::store::write::WITHDRAW_PARTNER,
-                    $crate::store::Scope::Therapist => $crate::store::write::WITHDRAW_THERAPIST,
+                    $crate::records::Scope::Partner => $crate::store::write::WITHDRAW_PARTNER,
+                    $crate::records::Scope::Therapist => $crate::store::write::WITHDRAW_THERAPIST,
                 };
                 sqlx::query(sql).bind(entry_id).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn set_body(&mut self, entry_id: &str, body: &str, now: i64) -> $crate::store::Result<()> {
+            async fn set_body(&mut self, entry_id: &str, body: &str, now: i64) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::write::SET_BODY).bind(body).bind(now).bind(entry_id).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn delete_entry(&mut self, entry_id: &str) -> $crate::store::Result<()> {
+            async fn delete_entry(&mut self, entry_id: &str) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::write::DELETE_CONSENT).bind(entry_id).execute(&mut **self.0).await?;
                 sqlx::query($crate::store::write::DELETE_ENTRY).bind(entry_id).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn log_consent(&mut self, entry_id: &str, actor: &str, scope: $crate::store::Scope, action: &str, now: i64) -> $crate::store::Result<()> {
+            async fn log_consent(&mut self, entry_id: &str, actor: &str, scope: $crate::records::Scope, action: &str, now: i64) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::write::LOG_CONSENT)
                     .bind(entry_id)
                     .bind(actor)
@@ -198,10 +184,10 @@ macro_rules! impl_store {
             async fn append_event(
                 &mut self,
                 user_id: &str,
-                kind: $crate::store::EventKind,
+                kind: $crate::store::contract::EventKind,
                 subject: Option<&str>,
                 now: i64,
-            ) -> $crate::store::Result<i64> {
+            ) -> $crate::store::contract::Result<i64> {
                 let seq: i64 = sqlx::query_scalar($crate::store::write::NEXT_SEQ).bind(user_id).fetch_one(&mut **self.0).await?;
                 sqlx::query($crate::store::write::INSERT_EVENT)
                     .bind(user_id)
@@ -212,41 +198,41 @@ macro_rules! impl_store {
                     .execute(&mut **self.0)
                     .await?;
                 // Other instances learn of it at commit (a no-op on single-instance SQLite).
-                <$store>::announce(self.0, $crate::store::EVENTS_CHANNEL, &format!("{} {user_id}", self.1)).await?;
+                <$store>::announce(self.0, $crate::store::contract::EVENTS_CHANNEL, &format!("{} {user_id}", self.1)).await?;
                 Ok(seq)
             }
 
-            async fn active_therapist(&mut self, couple_id: &str) -> $crate::store::Result<Option<String>> {
+            async fn active_therapist(&mut self, couple_id: &str) -> $crate::store::contract::Result<Option<String>> {
                 Ok(sqlx::query_scalar($crate::store::write::ACTIVE_THERAPIST).bind(couple_id).fetch_optional(&mut **self.0).await?)
             }
         }
 
         #[async_trait::async_trait]
         impl $crate::store::delivery::StreamTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
-            async fn stream_marks(&mut self, user_id: &str) -> $crate::store::Result<Option<(i64, i64, i64)>> {
+            async fn stream_marks(&mut self, user_id: &str) -> $crate::store::contract::Result<Option<(i64, i64, i64)>> {
                 let sql = if <$store>::ROW_LOCKS { $crate::store::delivery::STREAM_MARKS_LOCKED } else { $crate::store::delivery::STREAM_MARKS };
                 Ok(sqlx::query_as(sql).bind(user_id).fetch_optional(&mut **self.0).await?)
             }
 
-            async fn set_stream_marks(&mut self, read: i64, pos: i64, user_id: &str) -> $crate::store::Result<()> {
+            async fn set_stream_marks(&mut self, read: i64, pos: i64, user_id: &str) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::delivery::SET_STREAM_MARKS).bind(read).bind(pos).bind(user_id).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn changes_after(&mut self, user_id: &str, after: i64, limit: i64) -> $crate::store::Result<Vec<(i64, String, Option<String>)>> {
+            async fn changes_after(&mut self, user_id: &str, after: i64, limit: i64) -> $crate::store::contract::Result<Vec<(i64, String, Option<String>)>> {
                 Ok(sqlx::query_as($crate::store::delivery::CHANGES_AFTER).bind(user_id).bind(after).bind(limit).fetch_all(&mut **self.0).await?)
             }
 
-            async fn drop_changes(&mut self, user_id: &str, upto: i64) -> $crate::store::Result<()> {
+            async fn drop_changes(&mut self, user_id: &str, upto: i64) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::delivery::DROP_CHANGES).bind(user_id).bind(upto).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn stream_state(&mut self, user_id: &str, subject: &str) -> $crate::store::Result<Option<String>> {
+            async fn stream_state(&mut self, user_id: &str, subject: &str) -> $crate::store::contract::Result<Option<String>> {
                 Ok(sqlx::query_scalar($crate::store::delivery::STREAM_STATE).bind(user_id).bind(subject).fetch_optional(&mut **self.0).await?)
             }
 
-            async fn set_stream_state(&mut self, user_id: &str, subject: &str, state: Option<&str>) -> $crate::store::Result<()> {
+            async fn set_stream_state(&mut self, user_id: &str, subject: &str, state: Option<&str>) -> $crate::store::contract::Result<()> {
                 match state {
                     Some(state) => sqlx::query($crate::store::delivery::SET_STREAM_STATE).bind(user_id).bind(subject).bind(state).execute(&mut **self.0).await?,
                     None => sqlx::query($crate::store::delivery::CLEAR_STREAM_STATE).bind(user_id).bind(subject).execute(&mut **self.0).await?,
@@ -254,24 +240,24 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn append_stream(&mut self, user_id: &str, pos: i64, kind: $crate::store::StreamKind, subject: Option<&str>) -> $crate::store::Result<()> {
+            async fn append_stream(&mut self, user_id: &str, pos: i64, kind: $crate::store::contract::StreamKind, subject: Option<&str>) -> $crate::store::contract::Result<()> {
                 sqlx::query($crate::store::delivery::APPEND_STREAM).bind(user_id).bind(pos).bind(kind.as_str()).bind(subject).execute(&mut **self.0).await?;
                 Ok(())
             }
 
-            async fn therapist_reads(&mut self, therapist_id: &str, couple_id: &str) -> $crate::store::Result<bool> {
+            async fn therapist_reads(&mut self, therapist_id: &str, couple_id: &str) -> $crate::store::contract::Result<bool> {
                 let found: Option<i32> = sqlx::query_scalar($crate::store::delivery::THERAPIST_READS).bind(couple_id).bind(therapist_id).fetch_optional(&mut **self.0).await?;
                 Ok(found.is_some())
             }
 
-            async fn therapist_shared(&mut self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
+            async fn therapist_shared(&mut self, couple_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::EntryRecord>> {
                 Ok(sqlx::query_as($crate::store::delivery::THERAPIST_SHARED).bind(couple_id).fetch_all(&mut **self.0).await?)
             }
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            async fn create_user(&self, u: $crate::store::NewUser<'_>) -> $crate::store::Result<$crate::store::User> {
+        impl $crate::store::contract::Store for $store {
+            async fn create_user(&self, u: $crate::records::NewUser<'_>) -> $crate::store::contract::Result<$crate::records::User> {
                 let res = sqlx::query(
                     "INSERT INTO users (id, email, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -284,7 +270,7 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await;
                 match res {
-                    Ok(_) => Ok($crate::store::User {
+                    Ok(_) => Ok($crate::records::User {
                         id: u.id.to_string(),
                         email: u.email.to_string(),
                         display_name: u.display_name.to_string(),
@@ -298,7 +284,7 @@ macro_rules! impl_store {
                 }
             }
 
-            async fn user_by_email(&self, email: &str) -> $crate::store::Result<Option<($crate::store::User, String)>> {
+            async fn user_by_email(&self, email: &str) -> $crate::store::contract::Result<Option<($crate::records::User, String)>> {
                 let row: Option<(String, String, String, String, i64, String)> = sqlx::query_as(
                     "SELECT id, email, display_name, role, created_at, password_hash FROM users WHERE email = $1",
                 )
@@ -306,11 +292,11 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(|(id, email, display_name, role, created_at, hash)| {
-                    ($crate::store::User { id, email, display_name, role, created_at }, hash)
+                    ($crate::records::User { id, email, display_name, role, created_at }, hash)
                 }))
             }
 
-            async fn create_session(&self, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> $crate::store::Result<()> {
+            async fn create_session(&self, token_hash: &str, user_id: &str, now: i64, expires_at: i64) -> $crate::store::contract::Result<()> {
                 sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)")
                     .bind(token_hash)
                     .bind(user_id)
@@ -326,7 +312,7 @@ macro_rules! impl_store {
                 token_hash: &str,
                 now: i64,
                 idle_after: i64,
-            ) -> $crate::store::Result<Option<($crate::store::User, $crate::store::Session)>> {
+            ) -> $crate::store::contract::Result<Option<($crate::records::User, $crate::records::Session)>> {
                 let row: Option<(String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
                     "SELECT u.id, u.email, u.display_name, u.role, u.created_at, s.created_at, s.last_seen_at, s.expires_at \
                      FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -352,19 +338,19 @@ macro_rules! impl_store {
                         .execute(&self.pool)
                         .await?;
                 }
-                let session = $crate::store::Session { user_id: id.clone(), created_at: s_created, last_seen_at, expires_at };
-                Ok(Some(($crate::store::User { id, email, display_name, role, created_at }, session)))
+                let session = $crate::records::Session { user_id: id.clone(), created_at: s_created, last_seen_at, expires_at };
+                Ok(Some(($crate::records::User { id, email, display_name, role, created_at }, session)))
             }
 
-            async fn delete_session(&self, token_hash: &str) -> $crate::store::Result<()> {
+            async fn delete_session(&self, token_hash: &str) -> $crate::store::contract::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
-                Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, token_hash).await?;
+                Self::announce(&mut tx, $crate::store::contract::SESSIONS_CHANNEL, token_hash).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::Result<Vec<String>> {
+            async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::contract::Result<Vec<String>> {
                 let mut tx = self.pool.begin().await?;
                 let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1 AND token_hash <> $2")
                     .bind(user_id)
@@ -377,29 +363,29 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 for h in &hashes {
-                    Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
+                    Self::announce(&mut tx, $crate::store::contract::SESSIONS_CHANNEL, h).await?;
                 }
                 tx.commit().await?;
                 Ok(hashes)
             }
 
-            async fn password_hash(&self, user_id: &str) -> $crate::store::Result<Option<String>> {
+            async fn password_hash(&self, user_id: &str) -> $crate::store::contract::Result<Option<String>> {
                 Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(user_id).fetch_optional(&self.pool).await?)
             }
 
-            async fn set_password(&self, user_id: &str, password_hash: &str) -> $crate::store::Result<()> {
+            async fn set_password(&self, user_id: &str, password_hash: &str) -> $crate::store::contract::Result<()> {
                 sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(password_hash).bind(user_id).execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::Result<$crate::store::DeletedAccount> {
-                use $crate::store::EventKind;
+            async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<$crate::records::DeletedAccount> {
+                use $crate::store::contract::EventKind;
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let mut out = Vec::new();
                 // Every entry disappears for whoever could read it, live.
-                let entries: Vec<$crate::store::EntryRecord> =
-                    sqlx::query_as($crate::store::sql::entry_select!("WHERE en.author_id = $1")).bind(user_id).fetch_all(&mut *tx).await?;
+                let entries: Vec<$crate::records::EntryRecord> =
+                    sqlx::query_as($crate::store::columns::entry_select!("WHERE en.author_id = $1")).bind(user_id).fetch_all(&mut *tx).await?;
                 sqlx::query("DELETE FROM consent_log WHERE entry_id IN (SELECT id FROM entries WHERE author_id = $1)")
                     .bind(user_id)
                     .execute(&mut *tx)
@@ -412,7 +398,7 @@ macro_rules! impl_store {
                 // (docs/privacy.md). A reply answers the other member of its own couple, so
                 // these are the replies others wrote in this user's couples, current or
                 // earlier: that also covers entries this user had deleted before.
-                let replies: Vec<$crate::store::EntryRecord> = sqlx::query_as($crate::store::sql::entry_select!(
+                let replies: Vec<$crate::records::EntryRecord> = sqlx::query_as($crate::store::columns::entry_select!(
                     "WHERE en.kind = 'reply' AND en.reply_to IS NOT NULL AND en.author_id <> $1 \
                      AND (c.partner_a = $1 OR c.partner_b = $1)"
                 ))
@@ -474,7 +460,7 @@ macro_rules! impl_store {
                 let sessions: Vec<String> =
                     sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1").bind(user_id).fetch_all(&mut *tx).await?;
                 for h in &sessions {
-                    Self::announce(&mut tx, $crate::store::SESSIONS_CHANNEL, h).await?;
+                    Self::announce(&mut tx, $crate::store::contract::SESSIONS_CHANNEL, h).await?;
                 }
                 for table in ["sessions", "events", "requests", "stream", "stream_state"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
@@ -492,17 +478,17 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok($crate::store::DeletedAccount { notify: $crate::store::Published::users(&out), sessions })
+                Ok($crate::records::DeletedAccount { notify: $crate::store::contract::Published::users(&out), sessions })
             }
 
             async fn log_access(
                 &self,
-                reader: &$crate::store::User,
+                reader: &$crate::records::User,
                 couple_id: Option<&str>,
                 what: &str,
                 entry_id: Option<&str>,
                 now: i64,
-            ) -> $crate::store::Result<()> {
+            ) -> $crate::store::contract::Result<()> {
                 sqlx::query("INSERT INTO access_log (reader_id, reader_role, couple_id, what, entry_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&reader.id)
                     .bind(&reader.role)
@@ -515,14 +501,14 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn access_log_of(&self, reader_id: &str) -> $crate::store::Result<Vec<$crate::store::AccessRow>> {
+            async fn access_log_of(&self, reader_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::AccessRow>> {
                 Ok(sqlx::query_as("SELECT what, couple_id, entry_id, at FROM access_log WHERE reader_id = $1 ORDER BY at DESC, id DESC")
                     .bind(reader_id)
                     .fetch_all(&self.pool)
                     .await?)
             }
 
-            async fn consent_history(&self, author_id: &str) -> $crate::store::Result<Vec<$crate::store::ConsentRow>> {
+            async fn consent_history(&self, author_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::ConsentRow>> {
                 Ok(sqlx::query_as(
                     "SELECT l.entry_id, l.scope, l.action, l.at FROM consent_log l JOIN entries e ON e.id = l.entry_id \
                      WHERE e.author_id = $1 ORDER BY l.at, l.id",
@@ -532,7 +518,7 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn couple_of(&self, user_id: &str) -> $crate::store::Result<Option<$crate::store::CoupleInfo>> {
+            async fn couple_of(&self, user_id: &str) -> $crate::store::contract::Result<Option<$crate::records::CoupleInfo>> {
                 let mut tx = self.pool.begin().await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
                     return Ok(None);
@@ -550,7 +536,7 @@ macro_rules! impl_store {
                 };
                 let therapist = Self::link_in(&mut tx, &couple.id).await?;
                 tx.commit().await?;
-                Ok(Some($crate::store::CoupleInfo { couple, partner, therapist }))
+                Ok(Some($crate::records::CoupleInfo { couple, partner, therapist }))
             }
 
             async fn create_invite(
@@ -560,7 +546,7 @@ macro_rules! impl_store {
                 code_hash: &str,
                 now: i64,
                 expires_at: i64,
-            ) -> $crate::store::Result<$crate::store::CoupleRow> {
+            ) -> $crate::store::contract::Result<$crate::records::CoupleRow> {
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let couple = match Self::current_couple_in(&mut tx, user_id).await? {
@@ -589,12 +575,12 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 // The user's other devices learn of the waiting couple.
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, now, &mut Vec::new()).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::contract::EventKind::Couple, None, now, &mut Vec::new()).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
 
-            async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::Result<$crate::store::CoupleRow> {
+            async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::contract::Result<$crate::records::CoupleRow> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
@@ -612,7 +598,7 @@ macro_rules! impl_store {
                 if expires_at <= now {
                     return Err(ApiError::NotFound("invite code"));
                 }
-                let couple: $crate::store::CoupleRow = sqlx::query_as(
+                let couple: $crate::records::CoupleRow = sqlx::query_as(
                     "SELECT id, partner_a, partner_b, created_at, paired_at, ended_at FROM couples WHERE id = $1",
                 )
                 .bind(&couple_id)
@@ -639,14 +625,14 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
                 let mut out = Vec::new();
-                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::EventKind::Couple, None, now, &mut out).await?;
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::EventKind::Couple, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::contract::EventKind::Couple, None, now, &mut out).await?;
+                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::contract::EventKind::Couple, None, now, &mut out).await?;
                 let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
                 tx.commit().await?;
                 Ok(couple)
             }
 
-            async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+            async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
                 let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
@@ -666,19 +652,19 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok($crate::store::Published::users(&out))
+                Ok($crate::store::contract::Published::users(&out))
             }
 
-            async fn write(&self, req: &$crate::store::WriteRequest) -> $crate::store::Result<$crate::store::WriteResult> {
+            async fn write(&self, req: &$crate::store::contract::WriteRequest) -> $crate::store::contract::Result<$crate::store::contract::WriteResult> {
                 self.commit_write(req).await
             }
 
-            async fn entry(&self, id: &str) -> $crate::store::Result<Option<$crate::store::EntryRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::entry_select!("WHERE en.id = $1")).bind(id).fetch_optional(&self.pool).await?)
+            async fn entry(&self, id: &str) -> $crate::store::contract::Result<Option<$crate::records::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::columns::entry_select!("WHERE en.id = $1")).bind(id).fetch_optional(&self.pool).await?)
             }
 
-            async fn entries_visible_to(&self, viewer: &str, before: (i64, &str), limit: i64) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::entry_select!(
+            async fn entries_visible_to(&self, viewer: &str, before: (i64, &str), limit: i64) -> $crate::store::contract::Result<Vec<$crate::records::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::columns::entry_select!(
                     "WHERE (en.author_id = $1 OR (en.shared_partner_at IS NOT NULL AND (c.partner_a = $1 OR c.partner_b = $1))) \
                      AND (en.created_at < $2 OR (en.created_at = $2 AND en.id < $4)) ORDER BY en.created_at DESC, en.id DESC LIMIT $3"
                 ))
@@ -690,14 +676,14 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn therapist_link(&self, couple_id: &str) -> $crate::store::Result<Option<$crate::store::TherapistLink>> {
+            async fn therapist_link(&self, couple_id: &str) -> $crate::store::contract::Result<Option<$crate::records::TherapistLink>> {
                 let mut tx = self.pool.begin().await?;
                 let link = Self::link_in(&mut tx, couple_id).await?;
                 tx.commit().await?;
                 Ok(link)
             }
 
-            async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+            async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
@@ -728,10 +714,10 @@ macro_rules! impl_store {
                 let mut out = Vec::new();
                 $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 tx.commit().await?;
-                Ok($crate::store::Published::users(&out))
+                Ok($crate::store::contract::Published::users(&out))
             }
 
-            async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+            async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
@@ -759,13 +745,13 @@ macro_rules! impl_store {
                 let mut out = Vec::new();
                 $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 if activated.rows_affected() == 1 {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::contract::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
                 }
                 tx.commit().await?;
-                Ok($crate::store::Published::users(&out))
+                Ok($crate::store::contract::Published::users(&out))
             }
 
-            async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::Result<Vec<String>> {
+            async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
                 use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
                 $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
@@ -781,13 +767,13 @@ macro_rules! impl_store {
                 $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
                 // A therapist who never had access is not told of a proposal withdrawn.
                 if link.active_at.is_some() {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
+                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::contract::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
                 }
                 tx.commit().await?;
-                Ok($crate::store::Published::users(&out))
+                Ok($crate::store::contract::Published::users(&out))
             }
 
-            async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::Result<Vec<$crate::store::TherapistCouple>> {
+            async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::TherapistCouple>> {
                 Ok(sqlx::query_as(
                     // `last_shared_at` is filled in by the caller, from what consent lets the summary count.
                     "SELECT c.id AS couple_id, ua.display_name AS partner_a_name, ub.display_name AS partner_b_name, l.active_at, \
@@ -802,8 +788,8 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn couple_members(&self, couple_id: &str) -> $crate::store::Result<Option<($crate::store::CoupleRow, Vec<(String, String)>)>> {
-                let couple: Option<$crate::store::CoupleRow> =
+            async fn couple_members(&self, couple_id: &str) -> $crate::store::contract::Result<Option<($crate::records::CoupleRow, Vec<(String, String)>)>> {
+                let couple: Option<$crate::records::CoupleRow> =
                     sqlx::query_as("SELECT id, partner_a, partner_b, created_at, paired_at, ended_at FROM couples WHERE id = $1")
                         .bind(couple_id)
                         .fetch_optional(&self.pool)
@@ -819,8 +805,8 @@ macro_rules! impl_store {
                 Ok(Some((couple, members)))
             }
 
-            async fn therapist_entries(&self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::EntryRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::entry_select!(
+            async fn therapist_entries(&self, couple_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::columns::entry_select!(
                     "WHERE en.couple_id = $1 AND en.shared_therapist_at IS NOT NULL ORDER BY en.created_at, en.id"
                 ))
                 .bind(couple_id)
@@ -828,7 +814,7 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn record_summary_view(&self, couple_id: &str, viewer_id: &str, action: &str, from: i64, to: i64, now: i64) -> $crate::store::Result<()> {
+            async fn record_summary_view(&self, couple_id: &str, viewer_id: &str, action: &str, from: i64, to: i64, now: i64) -> $crate::store::contract::Result<()> {
                 sqlx::query(
                     "INSERT INTO summary_views (couple_id, viewer_id, action, period_from, period_to, viewed_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -843,7 +829,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn summary_views(&self, couple_id: &str) -> $crate::store::Result<Vec<$crate::store::SummaryView>> {
+            async fn summary_views(&self, couple_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::SummaryView>> {
                 Ok(sqlx::query_as(
                     "SELECT u.display_name AS viewer_name, v.action, v.period_from, v.period_to, v.viewed_at \
                      FROM summary_views v JOIN users u ON u.id = v.viewer_id \
@@ -854,7 +840,7 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn couples_paired_in(&self, user_id: &str) -> $crate::store::Result<Vec<String>> {
+            async fn couples_paired_in(&self, user_id: &str) -> $crate::store::contract::Result<Vec<String>> {
                 Ok(sqlx::query_scalar(
                     "SELECT id FROM couples WHERE (partner_a = $1 OR partner_b = $1) AND partner_b IS NOT NULL \
                      ORDER BY created_at, id",
@@ -864,11 +850,11 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn listen(&self) -> $crate::store::Result<Option<futures_util::stream::BoxStream<'static, $crate::store::Signal>>> {
+            async fn listen(&self) -> $crate::store::contract::Result<Option<futures_util::stream::BoxStream<'static, $crate::store::contract::Signal>>> {
                 self.signals().await
             }
 
-            async fn advance(&self, user_id: &str) -> $crate::store::Result<i64> {
+            async fn advance(&self, user_id: &str) -> $crate::store::contract::Result<i64> {
                 // Most reads find nothing new: answer those without a write transaction.
                 let marks: Option<(i64, i64, i64)> = sqlx::query_as($crate::store::delivery::STREAM_MARKS)
                     .bind(user_id)
@@ -881,7 +867,7 @@ macro_rules! impl_store {
                 }
             }
 
-            async fn mark_shown(&self, user_id: &str, entry_ids: &[&str]) -> $crate::store::Result<()> {
+            async fn mark_shown(&self, user_id: &str, entry_ids: &[&str]) -> $crate::store::contract::Result<()> {
                 if entry_ids.is_empty() {
                     return Ok(());
                 }
@@ -905,7 +891,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn stream_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::StreamEvent>> {
+            async fn stream_after(&self, user_id: &str, since: i64, limit: i64) -> $crate::store::contract::Result<Vec<$crate::store::contract::StreamEvent>> {
                 let rows: Vec<$crate::store::sql::EventRow> = sqlx::query_as($crate::store::delivery::STREAM_AFTER)
                     .bind(user_id)
                     .bind(since)

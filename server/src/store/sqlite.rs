@@ -8,11 +8,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::delivery::{self, StreamKind, StreamTx};
+use super::contract::StreamKind;
+use super::contract::{EventKind, Result, Signal, WriteRequest, WriteResult};
+use super::delivery::{self, StreamTx};
 use super::sql::impl_store;
 use super::write::{self, NewEntry, WriteTx};
-use super::{CoupleRow, EntryRecord, EventKind, Result, Scope, WriteRequest, WriteResult};
 use crate::error::ApiError;
+use crate::records::{CoupleRow, EntryRecord, Scope};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -121,7 +123,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn signals(&self) -> Result<Option<futures_util::stream::BoxStream<'static, super::Signal>>> {
+    async fn signals(&self) -> Result<Option<futures_util::stream::BoxStream<'static, Signal>>> {
         Ok(None)
     }
 }

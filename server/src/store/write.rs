@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 
-use super::{CoupleRow, EntryRecord, EventKind, Published, Result, Scope, WriteOp, WriteRequest, WriteResult};
+use super::contract::{EventKind, Published, Result, WriteOp, WriteRequest, WriteResult};
 use crate::error::ApiError;
+use crate::records::{CoupleRow, EntryRecord, Scope};
 
 /// Locks, in id order, the rows of the writer and of everyone their change may notify:
 /// their current partner and the partners of the entry's couple. `NO KEY`: the lock an
@@ -22,7 +23,7 @@ pub(crate) const LOCK_WRITERS: &str = "SELECT id FROM users WHERE id IN (\
 pub(crate) const CLAIM_REQUEST: &str = "INSERT INTO requests (user_id, request_id, fingerprint, entry_id, created_at) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, request_id) DO NOTHING";
 pub(crate) const REQUEST: &str = "SELECT fingerprint, entry_id FROM requests WHERE user_id = $1 AND request_id = $2";
-pub(crate) const ENTRY: &str = super::sql::entry_select!("WHERE en.id = $1");
+pub(crate) const ENTRY: &str = super::columns::entry_select!("WHERE en.id = $1");
 pub(crate) const CURRENT_COUPLE: &str = "SELECT c.id, c.partner_a, c.partner_b, c.created_at, c.paired_at, c.ended_at \
      FROM users u JOIN couples c ON c.id = u.couple_id WHERE u.id = $1";
 pub(crate) const EVER_SHARED: &str = "SELECT 1 FROM consent_log WHERE entry_id = $1 LIMIT 1";
