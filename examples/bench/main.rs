@@ -16,7 +16,7 @@ mod sys;
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,6 +282,8 @@ fn plan(step_id: u32, couples: &[seed::Couple], n: usize) -> (Vec<u32>, Vec<Stri
     (writer_of, msgs, entries)
 }
 
+// The step's whole setting, as the scenarios pass it: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn tandem_step(
     server: &Server,
     db: &seed::Db,
@@ -326,7 +328,7 @@ async fn tandem_step(
     load::run_step(fleet, step, msgs, server.pid(), Duration::from_secs(15)).await
 }
 
-fn perf_start(pid: u32, out: &PathBuf, secs: f64) -> Option<std::process::Child> {
+fn perf_start(pid: u32, out: &Path, secs: f64) -> Option<std::process::Child> {
     Command::new("perf")
         .args([
             "record",

@@ -33,6 +33,8 @@ pub fn main(read_buffer: usize) {
             let pairs = pairs.clone();
             tokio::spawn(async move {
                 let mut path = String::new();
+                // tungstenite's callback type, large error and all.
+                #[allow(clippy::result_large_err)]
                 let cb = |req: &Request, resp: Response| {
                     path = req.uri().path().to_string();
                     Ok(resp)

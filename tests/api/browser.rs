@@ -41,7 +41,7 @@ impl Phone {
         let found = eventually(WAIT, || async { self.c.find(locator).await.ok() }).await;
         match found {
             Some(el) => el,
-            None => self.fail(WAIT, &format!("{what}")).await,
+            None => self.fail(WAIT, what).await,
         }
     }
 

@@ -953,8 +953,8 @@ fn server_answers_mutated_requests_and_frames_without_failing(backend: Backend) 
             .map_err(TestCaseError::fail)
     });
     // Still healthy: HTTP answers, the open socket and a new one work.
+    let mut f = fixture.lock().unwrap();
     rt.block_on(async {
-        let mut f = fixture.lock().unwrap();
         let (status, body) = f.app.anonymous().get("/api/health").await;
         assert_eq!((status.as_u16(), &body["status"]), (200, &json!("ok")));
         let ws = f.ws.as_mut().unwrap();

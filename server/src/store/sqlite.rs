@@ -140,7 +140,7 @@ enum Job {
 
 /// A job's answer, held until its group commits.
 enum Answer {
-    Write(oneshot::Sender<Result<WriteResult>>, Result<WriteResult>),
+    Write(oneshot::Sender<Result<WriteResult>>, Box<Result<WriteResult>>),
     Advance(oneshot::Sender<Result<i64>>, Result<i64>),
 }
 
@@ -154,7 +154,7 @@ impl Answer {
 
     fn send(self) {
         match self {
-            Answer::Write(reply, r) => drop(reply.send(r)),
+            Answer::Write(reply, r) => drop(reply.send(*r)),
             Answer::Advance(reply, r) => drop(reply.send(r)),
         }
     }
@@ -173,7 +173,7 @@ impl Job {
         match self {
             Job::Write(req, reply) => {
                 let result = run_ready(write::write_in(&mut LiteTx(conn), &req));
-                Answer::Write(reply, result)
+                Answer::Write(reply, Box::new(result))
             }
             Job::Advance(user, reply) => {
                 let result = run_ready(delivery::advance_in(&mut LiteTx(conn), &user));
