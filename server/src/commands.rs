@@ -98,13 +98,83 @@ fn fingerprint(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn consent_change(action: &str, id: &str, c: &ChangeConsent) -> Result<(String, String, String, Vec<Scope>), ApiError> {
-    let rid = request_id(&c.request_id)?;
+/// A command checked and turned into the write the store applies (without its writer and
+/// time, which the caller adds).
+struct Parsed {
+    request_id: String,
+    /// What the request asks for, so a request id reused for something else is refused.
+    fingerprint: String,
+    op: WriteOp,
+}
+
+/// A share or withdrawal: `op` builds the write from the entry id and the scopes.
+fn consent_change(
+    action: &str,
+    id: &str,
+    c: &ChangeConsent,
+    op: fn(String, Vec<Scope>) -> WriteOp,
+) -> Result<Parsed, ApiError> {
+    let request_id = request_id(&c.request_id)?;
     let entry_id = entry_id(id)?;
     let scopes = scopes(&c.scopes)?;
     let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    let fp = fingerprint(&[action, &entry_id, &names.join(",")]);
-    Ok((rid, fp, entry_id, scopes))
+    let fingerprint = fingerprint(&[action, &entry_id, &names.join(",")]);
+    Ok(Parsed {
+        request_id,
+        fingerprint,
+        op: op(entry_id, scopes),
+    })
+}
+
+fn parse(cmd: Command) -> Result<Parsed, ApiError> {
+    Ok(match cmd {
+        Command::Create(c) => {
+            let request_id = request_id(&c.request_id)?;
+            let body = Body::parse(c.kind, c.body)?;
+            let json = body.to_json().to_string();
+            Parsed {
+                request_id,
+                fingerprint: fingerprint(&["create", c.kind.as_str(), &json]),
+                op: WriteOp::Create {
+                    id: Uuid::now_v7().to_string(),
+                    kind: c.kind.as_str(),
+                    body: json,
+                    reply: match body {
+                        Body::Reply(r) => Some(r),
+                        _ => None,
+                    },
+                },
+            }
+        }
+        Command::Share(id, c) => {
+            consent_change("share", &id, &c, |entry_id, scopes| WriteOp::Share { entry_id, scopes })?
+        }
+        Command::Withdraw(id, c) => consent_change("withdraw", &id, &c, |entry_id, scopes| WriteOp::Withdraw {
+            entry_id,
+            scopes,
+        })?,
+        Command::SetOutcome(id, c) => {
+            let request_id = request_id(&c.request_id)?;
+            let entry_id = entry_id(&id)?;
+            Parsed {
+                request_id,
+                fingerprint: fingerprint(&["outcome", &entry_id, c.outcome.as_str()]),
+                op: WriteOp::SetOutcome {
+                    entry_id,
+                    outcome: c.outcome,
+                },
+            }
+        }
+        Command::Delete(id, c) => {
+            let request_id = request_id(&c.request_id)?;
+            let entry_id = entry_id(&id)?;
+            Parsed {
+                request_id,
+                fingerprint: fingerprint(&["delete", &entry_id]),
+                op: WriteOp::Delete { entry_id },
+            }
+        }
+    })
 }
 
 /// Validates and applies one write, then hands its events to the streams it touched.
@@ -112,55 +182,11 @@ pub async fn execute(state: &AppState, user: &User, cmd: Command) -> Result<Ack,
     if user.role != "partner" {
         return Err(ApiError::Forbidden("only partners write entries"));
     }
-    let (request_id, fingerprint, op) = match cmd {
-        Command::Create(c) => {
-            let rid = request_id(&c.request_id)?;
-            let body = Body::parse(c.kind, c.body)?;
-            let json = body.to_json().to_string();
-            let fp = fingerprint(&["create", c.kind.as_str(), &json]);
-            let reply = match body {
-                Body::Reply(r) => Some(r),
-                _ => None,
-            };
-            (
-                rid,
-                fp,
-                WriteOp::Create {
-                    id: Uuid::now_v7().to_string(),
-                    kind: c.kind.as_str(),
-                    body: json,
-                    reply,
-                },
-            )
-        }
-        Command::Share(id, c) => {
-            let (rid, fp, entry_id, scopes) = consent_change("share", &id, &c)?;
-            (rid, fp, WriteOp::Share { entry_id, scopes })
-        }
-        Command::Withdraw(id, c) => {
-            let (rid, fp, entry_id, scopes) = consent_change("withdraw", &id, &c)?;
-            (rid, fp, WriteOp::Withdraw { entry_id, scopes })
-        }
-        Command::SetOutcome(id, c) => {
-            let rid = request_id(&c.request_id)?;
-            let entry_id = entry_id(&id)?;
-            let fp = fingerprint(&["outcome", &entry_id, c.outcome.as_str()]);
-            (
-                rid,
-                fp,
-                WriteOp::SetOutcome {
-                    entry_id,
-                    outcome: c.outcome,
-                },
-            )
-        }
-        Command::Delete(id, c) => {
-            let rid = request_id(&c.request_id)?;
-            let entry_id = entry_id(&id)?;
-            let fp = fingerprint(&["delete", &entry_id]);
-            (rid, fp, WriteOp::Delete { entry_id })
-        }
-    };
+    let Parsed {
+        request_id,
+        fingerprint,
+        op,
+    } = parse(cmd)?;
     let req = WriteRequest {
         user_id: user.id.clone(),
         request_id,
