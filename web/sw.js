@@ -1,20 +1,35 @@
 // Keeps the app's own files so Tandem opens without a connection. Network first, so
 // an update is picked up at once; the API is never cached (entries stay on the server).
 
-const CACHE = "tandem-shell-v2";
+const CACHE = "tandem-shell-v3";
 const SHELL = [
   "/",
   "/app.css",
   "/js/app.js",
+  "/js/account.js",
   "/js/api.js",
+  "/js/auth.js",
+  "/js/care.js",
   "/js/compose.js",
+  "/js/consent.js",
+  "/js/couples.js",
   "/js/dom.js",
+  "/js/entry-lists.js",
   "/js/forms.js",
   "/js/labels.js",
   "/js/live.js",
+  "/js/mine.js",
+  "/js/pairing.js",
   "/js/qr.js",
   "/js/render.js",
+  "/js/replies.js",
+  "/js/router.js",
+  "/js/send.js",
+  "/js/session.js",
+  "/js/state.js",
   "/js/summary.js",
+  "/js/together.js",
+  "/js/write.js",
   "/vendor/qrcode-generator.js",
   "/manifest.webmanifest",
   "/icons/icon.svg",
