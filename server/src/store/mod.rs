@@ -9,6 +9,7 @@
 
 mod columns;
 mod contract;
+mod couples;
 mod delivery;
 mod postgres;
 mod sql;

@@ -75,15 +75,7 @@ macro_rules! impl_store {
             }
 
             async fn link_in(tx: &mut sqlx::Transaction<'_, $db>, couple_id: &str) -> $crate::store::contract::Result<Option<$crate::records::TherapistLink>> {
-                Ok(sqlx::query_as(
-                    "SELECT l.id, l.couple_id, l.therapist_id, u.display_name AS therapist_name, l.proposed_by, \
-                     l.approved_a_at, l.approved_b_at, l.created_at, l.active_at \
-                     FROM therapist_links l JOIN users u ON u.id = l.therapist_id \
-                     WHERE l.couple_id = $1 AND l.revoked_at IS NULL",
-                )
-                .bind(couple_id)
-                .fetch_optional(&mut **tx)
-                .await?)
+                Ok(sqlx::query_as($crate::store::couples::LINK).bind(couple_id).fetch_optional(&mut **tx).await?)
             }
         }
 
@@ -204,6 +196,98 @@ macro_rules! impl_store {
 
             async fn active_therapist(&mut self, couple_id: &str) -> $crate::store::contract::Result<Option<String>> {
                 Ok(sqlx::query_scalar($crate::store::write::ACTIVE_THERAPIST).bind(couple_id).fetch_optional(&mut **self.0).await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::couples::CoupleTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
+            async fn insert_couple(&mut self, id: &str, partner_a: &str, now: i64) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::INSERT_COUPLE).bind(id).bind(partner_a).bind(now).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn set_users_couple(&mut self, couple_id: &str, user_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::SET_USERS_COUPLE).bind(couple_id).bind(user_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn delete_invites(&mut self, couple_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::DELETE_INVITES).bind(couple_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn insert_invite(&mut self, code_hash: &str, couple_id: &str, now: i64, expires_at: i64) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::INSERT_INVITE).bind(code_hash).bind(couple_id).bind(now).bind(expires_at).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn invite(&mut self, code_hash: &str) -> $crate::store::contract::Result<Option<(String, i64, Option<i64>)>> {
+                Ok(sqlx::query_as($crate::store::couples::INVITE).bind(code_hash).fetch_optional(&mut **self.0).await?)
+            }
+
+            async fn couple(&mut self, id: &str) -> $crate::store::contract::Result<Option<$crate::records::CoupleRow>> {
+                Ok(sqlx::query_as($crate::store::couples::COUPLE).bind(id).fetch_optional(&mut **self.0).await?)
+            }
+
+            async fn join(&mut self, user_id: &str, now: i64, couple_id: &str) -> $crate::store::contract::Result<bool> {
+                let done = sqlx::query($crate::store::couples::JOIN).bind(user_id).bind(now).bind(couple_id).execute(&mut **self.0).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn use_invite(&mut self, now: i64, code_hash: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::USE_INVITE).bind(now).bind(code_hash).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn end_couple(&mut self, now: i64, couple_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::END_COUPLE).bind(now).bind(couple_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn leave_couple(&mut self, couple_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::LEAVE_COUPLE).bind(couple_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn revoke_links(&mut self, now: i64, by: &str, couple_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::REVOKE_LINKS).bind(now).bind(by).bind(couple_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn therapist_by_email(&mut self, email: &str) -> $crate::store::contract::Result<Option<String>> {
+                Ok(sqlx::query_scalar($crate::store::couples::THERAPIST_BY_EMAIL).bind(email).fetch_optional(&mut **self.0).await?)
+            }
+
+            async fn insert_link(&mut self, l: &$crate::store::couples::NewLink<'_>) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::INSERT_LINK)
+                    .bind(l.id)
+                    .bind(l.couple_id)
+                    .bind(l.therapist_id)
+                    .bind(l.proposed_by)
+                    .bind(l.approved_a_at)
+                    .bind(l.approved_b_at)
+                    .bind(l.now)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn link(&mut self, couple_id: &str) -> $crate::store::contract::Result<Option<$crate::records::TherapistLink>> {
+                <$store>::link_in(self.0, couple_id).await
+            }
+
+            async fn approve(&mut self, as_partner_a: bool, now: i64, link_id: &str) -> $crate::store::contract::Result<bool> {
+                let sql = if as_partner_a { $crate::store::couples::APPROVE_AS_A } else { $crate::store::couples::APPROVE_AS_B };
+                Ok(sqlx::query(sql).bind(now).bind(link_id).execute(&mut **self.0).await?.rows_affected() == 1)
+            }
+
+            async fn activate_link(&mut self, now: i64, link_id: &str) -> $crate::store::contract::Result<bool> {
+                Ok(sqlx::query($crate::store::couples::ACTIVATE_LINK).bind(now).bind(link_id).execute(&mut **self.0).await?.rows_affected() == 1)
+            }
+
+            async fn revoke_link(&mut self, now: i64, by: &str, link_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::couples::REVOKE_LINK).bind(now).bind(by).bind(link_id).execute(&mut **self.0).await?;
+                Ok(())
             }
         }
 
@@ -548,111 +632,23 @@ macro_rules! impl_store {
                 expires_at: i64,
             ) -> $crate::store::contract::Result<$crate::records::CoupleRow> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let couple = match Self::current_couple_in(&mut tx, user_id).await? {
-                    Some(c) if c.partner_b.is_some() => {
-                        return Err($crate::error::ApiError::conflict("already_paired", "you are already paired; unpair first"))
-                    }
-                    Some(c) => c,
-                    None => {
-                        sqlx::query("INSERT INTO couples (id, partner_a, created_at) VALUES ($1, $2, $3)")
-                            .bind(couple_id)
-                            .bind(user_id)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(couple_id).bind(user_id).execute(&mut *tx).await?;
-                        Self::current_couple_in(&mut tx, user_id).await?.ok_or($crate::error::ApiError::NotFound("couple"))?
-                    }
-                };
-                // One live invite per couple: a new code retires the old one.
-                sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO invites (code_hash, couple_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-                    .bind(code_hash)
-                    .bind(&couple.id)
-                    .bind(now)
-                    .bind(expires_at)
-                    .execute(&mut *tx)
-                    .await?;
-                // The user's other devices learn of the waiting couple.
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::contract::EventKind::Couple, None, now, &mut Vec::new()).await?;
+                let couple = $crate::store::couples::create_invite_in(&mut self.w(&mut tx), user_id, couple_id, code_hash, now, expires_at).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
 
             async fn join_couple(&self, user_id: &str, code_hash: &str, now: i64) -> $crate::store::contract::Result<$crate::records::CoupleRow> {
-                use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let invite: Option<(String, i64, Option<i64>)> =
-                    sqlx::query_as("SELECT couple_id, expires_at, used_at FROM invites WHERE code_hash = $1")
-                        .bind(code_hash)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((couple_id, expires_at, used_at)) = invite else {
-                    return Err(ApiError::NotFound("invite code"));
-                };
-                if used_at.is_some() {
-                    return Err(ApiError::conflict("couple_full", "this invite was used already: a couple has exactly two partners"));
-                }
-                if expires_at <= now {
-                    return Err(ApiError::NotFound("invite code"));
-                }
-                let couple: $crate::records::CoupleRow = sqlx::query_as(
-                    "SELECT id, partner_a, partner_b, created_at, paired_at, ended_at FROM couples WHERE id = $1",
-                )
-                .bind(&couple_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if couple.partner_a == user_id {
-                    return Err(ApiError::conflict("own_invite", "this is your own invite: give it to your partner"));
-                }
-                if couple.ended_at.is_some() {
-                    return Err(ApiError::NotFound("invite code"));
-                }
-                if Self::current_couple_in(&mut tx, user_id).await?.is_some() {
-                    return Err(ApiError::conflict("already_in_couple", "you are already in a couple; unpair first"));
-                }
-                let joined = sqlx::query("UPDATE couples SET partner_b = $1, paired_at = $2 WHERE id = $3 AND partner_b IS NULL AND ended_at IS NULL")
-                    .bind(user_id)
-                    .bind(now)
-                    .bind(&couple_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if joined.rows_affected() != 1 {
-                    return Err(ApiError::conflict("couple_full", "this couple has two partners already"));
-                }
-                sqlx::query("UPDATE users SET couple_id = $1 WHERE id = $2").bind(&couple_id).bind(user_id).execute(&mut *tx).await?;
-                sqlx::query("UPDATE invites SET used_at = $1 WHERE code_hash = $2").bind(now).bind(code_hash).execute(&mut *tx).await?;
-                let mut out = Vec::new();
-                $crate::store::write::emit(&mut self.w(&mut tx), &couple.partner_a, $crate::store::contract::EventKind::Couple, None, now, &mut out).await?;
-                $crate::store::write::emit(&mut self.w(&mut tx), user_id, $crate::store::contract::EventKind::Couple, None, now, &mut out).await?;
-                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("couple"))?;
+                let couple = $crate::store::couples::join_in(&mut self.w(&mut tx), user_id, code_hash, now).await?;
                 tx.commit().await?;
                 Ok(couple)
             }
 
             async fn unpair(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? else {
-                    return Err($crate::error::ApiError::conflict("not_paired", "you are not in a couple"));
-                };
-                sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
-                sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
-                // A therapist's access ends with the couple.
-                $crate::store::write::emit_to_therapist(&mut self.w(&mut tx), Some(&couple.id), now, &mut out).await?;
-                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(user_id)
-                    .bind(&couple.id)
-                    .execute(&mut *tx)
-                    .await?;
+                let notify = $crate::store::couples::unpair_in(&mut self.w(&mut tx), user_id, now).await?;
                 tx.commit().await?;
-                Ok($crate::store::contract::Published::users(&out))
+                Ok(notify)
             }
 
             async fn write(&self, req: &$crate::store::contract::WriteRequest) -> $crate::store::contract::Result<$crate::store::contract::WriteResult> {
@@ -684,93 +680,24 @@ macro_rules! impl_store {
             }
 
             async fn propose_therapist(&self, user_id: &str, email: &str, link_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
-                use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let couple = Self::current_couple_in(&mut tx, user_id)
-                    .await?
-                    .filter(|c| c.partner_b.is_some())
-                    .ok_or_else(|| ApiError::conflict("not_paired", "pair with your partner before inviting a therapist"))?;
-                if Self::link_in(&mut tx, &couple.id).await?.is_some() {
-                    return Err(ApiError::conflict("therapist_exists", "your couple already has a therapist; revoke first"));
-                }
-                let therapist: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND role = 'therapist'").bind(email).fetch_optional(&mut *tx).await?;
-                let therapist = therapist.ok_or(ApiError::NotFound("therapist account with that email"))?;
-                let (a, b) = if couple.partner_a == user_id { (Some(now), None) } else { (None, Some(now)) };
-                sqlx::query(
-                    "INSERT INTO therapist_links (id, couple_id, therapist_id, proposed_by, approved_a_at, approved_b_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(link_id)
-                .bind(&couple.id)
-                .bind(&therapist)
-                .bind(user_id)
-                .bind(a)
-                .bind(b)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
+                let notify = $crate::store::couples::propose_in(&mut self.w(&mut tx), user_id, email, link_id, now).await?;
                 tx.commit().await?;
-                Ok($crate::store::contract::Published::users(&out))
+                Ok(notify)
             }
 
             async fn approve_therapist(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
-                use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
-                let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist proposal"))?;
-                let column = if couple.partner_a == user_id { "approved_a_at" } else { "approved_b_at" };
-                let approved = sqlx::query(&format!("UPDATE therapist_links SET {column} = $1 WHERE id = $2 AND {column} IS NULL"))
-                    .bind(now)
-                    .bind(&link.id)
-                    .execute(&mut *tx)
-                    .await?;
-                if approved.rows_affected() == 0 {
-                    // Approved already: nothing changes, nobody is told anything.
-                    return Ok(Vec::new());
-                }
-                // Active only when both partners approved (P1: nothing involving both is decided by one).
-                let activated = sqlx::query(
-                    "UPDATE therapist_links SET active_at = $1 WHERE id = $2 AND active_at IS NULL \
-                     AND approved_a_at IS NOT NULL AND approved_b_at IS NOT NULL",
-                )
-                .bind(now)
-                .bind(&link.id)
-                .execute(&mut *tx)
-                .await?;
-                let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
-                if activated.rows_affected() == 1 {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::contract::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
-                }
+                let notify = $crate::store::couples::approve_in(&mut self.w(&mut tx), user_id, now).await?;
                 tx.commit().await?;
-                Ok($crate::store::contract::Published::users(&out))
+                Ok(notify)
             }
 
             async fn revoke_therapist(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<Vec<String>> {
-                use $crate::error::ApiError;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let couple = Self::current_couple_in(&mut tx, user_id).await?.ok_or(ApiError::NotFound("therapist link"))?;
-                let link = Self::link_in(&mut tx, &couple.id).await?.ok_or(ApiError::NotFound("therapist link"))?;
-                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
-                    .bind(now)
-                    .bind(user_id)
-                    .bind(&link.id)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut out = Vec::new();
-                $crate::store::write::tell_couple(&mut self.w(&mut tx), &couple, now, &mut out).await?;
-                // A therapist who never had access is not told of a proposal withdrawn.
-                if link.active_at.is_some() {
-                    $crate::store::write::emit(&mut self.w(&mut tx), &link.therapist_id, $crate::store::contract::EventKind::Summary, Some(&couple.id), now, &mut out).await?;
-                }
+                let notify = $crate::store::couples::revoke_in(&mut self.w(&mut tx), user_id, now).await?;
                 tx.commit().await?;
-                Ok($crate::store::contract::Published::users(&out))
+                Ok(notify)
             }
 
             async fn therapist_couples(&self, therapist_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::TherapistCouple>> {
