@@ -7,6 +7,7 @@
 //! differing only in how they connect, migrate and commit. The database is the source of
 //! truth for each user's event stream: a write and the changes it causes commit together.
 
+mod accounts;
 mod columns;
 mod contract;
 mod couples;

@@ -292,6 +292,60 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
+        impl $crate::store::accounts::AccountTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
+            async fn entries_by(&mut self, user_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::accounts::ENTRIES_BY).bind(user_id).fetch_all(&mut **self.0).await?)
+            }
+
+            async fn delete_entries_of(&mut self, user_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::accounts::DELETE_CONSENT_LOG_OF).bind(user_id).execute(&mut **self.0).await?;
+                sqlx::query($crate::store::accounts::DELETE_ENTRIES_OF).bind(user_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn replies_to(&mut self, user_id: &str) -> $crate::store::contract::Result<Vec<$crate::records::EntryRecord>> {
+                Ok(sqlx::query_as($crate::store::accounts::REPLIES_TO).bind(user_id).fetch_all(&mut **self.0).await?)
+            }
+
+            async fn unlink_reply(&mut self, body: &str, now: i64, reply_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::accounts::UNLINK_REPLY).bind(body).bind(now).bind(reply_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn couples_of_therapist(&mut self, user_id: &str) -> $crate::store::contract::Result<Vec<(String, String, Option<String>)>> {
+                Ok(sqlx::query_as($crate::store::accounts::COUPLES_OF_THERAPIST).bind(user_id).fetch_all(&mut **self.0).await?)
+            }
+
+            async fn revoke_links_of_therapist(&mut self, now: i64, user_id: &str) -> $crate::store::contract::Result<()> {
+                sqlx::query($crate::store::accounts::REVOKE_LINKS_OF_THERAPIST).bind(now).bind(user_id).execute(&mut **self.0).await?;
+                Ok(())
+            }
+
+            async fn sessions_of(&mut self, user_id: &str) -> $crate::store::contract::Result<Vec<String>> {
+                Ok(sqlx::query_scalar($crate::store::accounts::SESSIONS_OF).bind(user_id).fetch_all(&mut **self.0).await?)
+            }
+
+            async fn announce_session_end(&mut self, token_hash: &str) -> $crate::store::contract::Result<()> {
+                <$store>::announce(self.0, $crate::store::contract::SESSIONS_CHANNEL, token_hash).await
+            }
+
+            async fn forget_user(&mut self, now: i64, user_id: &str) -> $crate::store::contract::Result<()> {
+                for table in $crate::store::accounts::PER_USER_TABLES {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut **self.0).await?;
+                }
+                sqlx::query($crate::store::accounts::DELETE_ACCESS_LOG_OF).bind(user_id).execute(&mut **self.0).await?;
+                sqlx::query($crate::store::accounts::DELETE_SUMMARY_VIEWS_OF).bind(user_id).execute(&mut **self.0).await?;
+                sqlx::query($crate::store::accounts::ANONYMISE_USER)
+                    .bind(format!("deleted:{user_id}"))
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::delivery::StreamTx for $crate::store::sql::SqlxTx<'_, '_, $db> {
             async fn stream_marks(&mut self, user_id: &str) -> $crate::store::contract::Result<Option<(i64, i64, i64)>> {
                 let sql = if <$store>::ROW_LOCKS { $crate::store::delivery::STREAM_MARKS_LOCKED } else { $crate::store::delivery::STREAM_MARKS };
@@ -463,106 +517,10 @@ macro_rules! impl_store {
             }
 
             async fn delete_account(&self, user_id: &str, now: i64) -> $crate::store::contract::Result<$crate::records::DeletedAccount> {
-                use $crate::store::contract::EventKind;
                 let mut tx = self.begin_write().await?;
-                $crate::store::write::WriteTx::lock_writers(&mut self.w(&mut tx), user_id, None).await?;
-                let mut out = Vec::new();
-                // Every entry disappears for whoever could read it, live.
-                let entries: Vec<$crate::records::EntryRecord> =
-                    sqlx::query_as($crate::store::columns::entry_select!("WHERE en.author_id = $1")).bind(user_id).fetch_all(&mut *tx).await?;
-                sqlx::query("DELETE FROM consent_log WHERE entry_id IN (SELECT id FROM entries WHERE author_id = $1)")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM entries WHERE author_id = $1").bind(user_id).execute(&mut *tx).await?;
-                for e in &entries {
-                    $crate::store::write::emit_to_readers(&mut self.w(&mut tx), e, e.shared_partner_at.is_some(), e.shared_therapist_at.is_some(), now, &mut out).await?;
-                }
-                // Replies to them stay their writers' but no longer say what they answered
-                // (docs/privacy.md). A reply answers the other member of its own couple, so
-                // these are the replies others wrote in this user's couples, current or
-                // earlier: that also covers entries this user had deleted before.
-                let replies: Vec<$crate::records::EntryRecord> = sqlx::query_as($crate::store::columns::entry_select!(
-                    "WHERE en.kind = 'reply' AND en.reply_to IS NOT NULL AND en.author_id <> $1 \
-                     AND (c.partner_a = $1 OR c.partner_b = $1)"
-                ))
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                for mut reply in replies {
-                    let mut body: serde_json::Value = serde_json::from_str(&reply.body).map_err($crate::error::ApiError::internal)?;
-                    if let Some(fields) = body.as_object_mut() {
-                        fields.remove("to");
-                    }
-                    reply.body = body.to_string();
-                    reply.reply_to = None;
-                    reply.updated_at = now;
-                    sqlx::query("UPDATE entries SET body = $1, reply_to = NULL, updated_at = $2 WHERE id = $3")
-                        .bind(&reply.body)
-                        .bind(now)
-                        .bind(&reply.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    // Their writer's open screens drop the link too.
-                    $crate::store::write::emit(&mut self.w(&mut tx), &reply.author_id, EventKind::Entry, Some(&reply.id), now, &mut out).await?;
-                }
-                // The couple ends, and with it any therapist's access.
-                if let Some(couple) = Self::current_couple_in(&mut tx, user_id).await? {
-                    $crate::store::write::emit_to_therapist(&mut self.w(&mut tx), Some(&couple.id), now, &mut out).await?;
-                    sqlx::query("UPDATE couples SET ended_at = $1 WHERE id = $2").bind(now).bind(&couple.id).execute(&mut *tx).await?;
-                    sqlx::query("UPDATE users SET couple_id = NULL WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                    sqlx::query("DELETE FROM invites WHERE couple_id = $1").bind(&couple.id).execute(&mut *tx).await?;
-                    sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE couple_id = $3 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(user_id)
-                        .bind(&couple.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    let other = if couple.partner_a == user_id { couple.partner_b.clone() } else { Some(couple.partner_a.clone()) };
-                    if let Some(o) = other {
-                        $crate::store::write::emit(&mut self.w(&mut tx), &o, EventKind::Couple, None, now, &mut out).await?;
-                    }
-                }
-                // A therapist's couples lose access to them.
-                let couples: Vec<(String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT c.id, c.partner_a, c.partner_b FROM therapist_links l JOIN couples c ON c.id = l.couple_id \
-                     WHERE l.therapist_id = $1 AND l.revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE therapist_links SET revoked_at = $1, revoked_by = $2 WHERE therapist_id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                for (_, a, b) in couples {
-                    for m in std::iter::once(a).chain(b) {
-                        $crate::store::write::emit(&mut self.w(&mut tx), &m, EventKind::Couple, None, now, &mut out).await?;
-                    }
-                }
-                let sessions: Vec<String> =
-                    sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1").bind(user_id).fetch_all(&mut *tx).await?;
-                for h in &sessions {
-                    Self::announce(&mut tx, $crate::store::contract::SESSIONS_CHANNEL, h).await?;
-                }
-                for table in ["sessions", "events", "requests", "stream", "stream_state"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1")).bind(user_id).execute(&mut *tx).await?;
-                }
-                sqlx::query("DELETE FROM access_log WHERE reader_id = $1").bind(user_id).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM summary_views WHERE viewer_id = $1").bind(user_id).execute(&mut *tx).await?;
-                // The row stays (couples refer to it) but holds nothing personal.
-                sqlx::query(
-                    "UPDATE users SET email = $1, display_name = 'Deleted account', password_hash = '!', couple_id = NULL, \
-                     deleted_at = $2 WHERE id = $3",
-                )
-                .bind(format!("deleted:{user_id}"))
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                let deleted = $crate::store::accounts::delete_account_in(&mut self.w(&mut tx), user_id, now).await?;
                 tx.commit().await?;
-                Ok($crate::records::DeletedAccount { notify: $crate::store::contract::Published::users(&out), sessions })
+                Ok(deleted)
             }
 
             async fn log_access(
