@@ -12,6 +12,7 @@ mod columns;
 mod contract;
 mod couples;
 mod delivery;
+mod lite_tx;
 mod postgres;
 mod sql;
 mod sqlite;
