@@ -2,9 +2,7 @@
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use rand::RngCore;
 use serde::Deserialize;
@@ -12,8 +10,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Session, User};
-use crate::AppState;
 
 /// Argon2id at OWASP's minimum: 19 MiB, 2 passes, 1 lane.
 fn argon2() -> Argon2<'static> {
@@ -168,30 +166,6 @@ pub fn cookie_name(secure: bool) -> &'static str {
     }
 }
 
-/// The session cookie: HttpOnly, SameSite=Strict, Path=/, Secure behind TLS.
-pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
-    let secure = state.config.secure_cookies();
-    Cookie::build((cookie_name(secure), token))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
-        .max_age(time::Duration::minutes(state.config.session_max_minutes))
-        .build()
-}
-
-pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    let secure = state.config.secure_cookies();
-    let mut c = Cookie::build((cookie_name(secure), ""))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
-        .build();
-    c.make_removal();
-    c
-}
-
 /// The logged-in user of a request, from the session cookie.
 pub struct AuthUser {
     pub user: User,
@@ -220,13 +194,5 @@ impl AuthUser {
             session,
             token_hash: token_hash.to_string(),
         }))
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        AuthUser::from_headers(state, &parts.headers).await
     }
 }

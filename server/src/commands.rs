@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::entry::{Body, Kind, Outcome};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Scope, User, WriteOp, WriteRequest};
-use crate::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

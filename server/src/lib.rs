@@ -11,59 +11,22 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod pairing;
-pub mod privacy;
 pub mod records;
+mod state;
 pub mod store;
 pub mod stream;
 pub mod summary;
-pub mod therapist;
 pub mod time;
+mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 
 pub use config::Config;
-use error::ApiError;
-
-/// Everything a request handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn store::Store>,
-    pub hub: Arc<stream::Hub>,
-    pub config: Arc<Config>,
-    pub passwords: Arc<account::Passwords>,
-    pub limits: Arc<limits::Limits>,
-    pub origins: Arc<[String]>,
-    pub base_url: Arc<str>,
-}
-
-impl AppState {
-    /// Opens the database (running migrations) for a server bound to `bound`.
-    pub async fn new(config: Config, bound: SocketAddr) -> Result<AppState, ApiError> {
-        let store = store::connect(&config.database_url).await?;
-        Ok(AppState {
-            store,
-            hub: Arc::new(stream::Hub::default()),
-            passwords: Arc::new(account::Passwords::new(config.hash_concurrency)),
-            limits: Arc::new(limits::Limits::new(
-                config.attempts_per_minute,
-                config.trusted_proxies.clone(),
-            )),
-            origins: config.origins(bound).into(),
-            base_url: config.base_url(bound).into(),
-            config: Arc::new(config),
-        })
-    }
-
-    pub fn origin_allowed(&self, origin: &HeaderValue) -> bool {
-        origin.to_str().is_ok_and(|o| self.origins.iter().any(|a| a == o))
-    }
-}
+pub use state::AppState;
 
 /// Serves until `shutdown` resolves, then closes every websocket with a close frame.
 pub async fn serve(

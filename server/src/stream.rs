@@ -23,8 +23,8 @@ use tokio_util::task::TaskTracker;
 use crate::account::AuthUser;
 use crate::commands::{self, Ack, Command};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{StreamEvent, StreamKind};
-use crate::AppState;
 
 /// Largest message the server reads; bigger frames close the socket (1009).
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -213,7 +213,7 @@ pub async fn render_events(state: &AppState, user: &str, events: &[StreamEvent])
             }
             StreamKind::Couple => {
                 if couple.is_none() {
-                    couple = Some(crate::http::couple_json(
+                    couple = Some(crate::views::couple_json(
                         state.store.couple_of(user).await?.as_ref(),
                         user,
                     ));

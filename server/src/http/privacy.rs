@@ -4,25 +4,27 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::cookies::{removal_cookie, start_session};
+use super::extract::ApiJson;
+use super::route::{route, Route};
 use crate::account::{self, AuthUser};
+use crate::consent;
 use crate::error::ApiError;
-use crate::http::{start_session, user_json, ApiJson};
+use crate::state::AppState;
 use crate::time::{now_ms, rfc3339};
-use crate::{consent, AppState};
+use crate::views::{couple_json, user_json};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/logout/all", post(logout_everywhere))
-        .route("/password", post(change_password))
-        .route("/me/export", get(export))
-        .route("/me", axum::routing::delete(delete_account))
-}
+pub(crate) const ROUTES: &[Route] = &[
+    route!(POST "/api/logout/all" => logout_everywhere),
+    route!(POST "/api/password" => change_password),
+    route!(GET "/api/me/export" => export),
+    route!(DELETE "/api/me" => delete_account),
+];
 
 /// Ends every session of the user (this one too) and closes their sockets.
 async fn logout_everywhere(
@@ -33,7 +35,7 @@ async fn logout_everywhere(
     for h in state.store.end_sessions(&auth.user.id, None).await? {
         state.hub.end_session(&h);
     }
-    Ok((StatusCode::NO_CONTENT, jar.add(account::removal_cookie(&state))))
+    Ok((StatusCode::NO_CONTENT, jar.add(removal_cookie(&state))))
 }
 
 #[derive(Deserialize)]
@@ -104,7 +106,7 @@ async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
     let export = json!({
         "exported_at": rfc3339(now),
         "user": user_json(&auth.user),
-        "couple": crate::http::couple_json(couple.as_ref(), me),
+        "couple": couple_json(couple.as_ref(), me),
         "entries_written": written.iter().map(|e| consent::writer_view(e)).collect::<Vec<_>>(),
         "consent_history": history.iter().map(|c| json!({ "entry_id": c.entry_id, "scope": c.scope, "action": c.action, "at": rfc3339(c.at) })).collect::<Vec<_>>(),
         "entries_shared_with_me": shared_with_me.iter().filter_map(|e| consent::view_for(e, me)).collect::<Vec<Value>>(),
@@ -146,8 +148,5 @@ async fn delete_account(
     for h in &deleted.sessions {
         state.hub.end_session(h);
     }
-    Ok((
-        jar.add(account::removal_cookie(&state)),
-        Json(json!({ "deleted": true })),
-    ))
+    Ok((jar.add(removal_cookie(&state)), Json(json!({ "deleted": true }))))
 }

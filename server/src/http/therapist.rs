@@ -9,29 +9,27 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::macros::format_description;
 
+use super::extract::{ApiJson, ApiQuery};
+use super::route::{route, Route};
 use crate::account::{parse_email, AuthUser};
 use crate::error::ApiError;
-use crate::http::{couple_json, route, ApiJson, ApiQuery, Route};
+use crate::state::AppState;
 use crate::summary::{self, Period};
 use crate::time::{now_ms, rfc3339};
-use crate::AppState;
+use crate::views::couple_json;
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 
-/// The therapist routes, merged into `http::router` (see `http::routes`).
-pub fn routes() -> &'static [Route] {
-    const ROUTES: &[Route] = &[
-        route!(POST "/api/couple/therapist" => propose),
-        route!(POST "/api/couple/therapist/approve" => approve),
-        route!(POST "/api/couple/therapist/revoke" => revoke),
-        route!(GET "/api/therapist/couples" => couples),
-        route!(GET "/api/summary/{couple_id}" => summary_json),
-        route!(GET "/api/summary/{couple_id}/export.json" => export_json),
-        route!(GET "/api/summary/{couple_id}/export.csv" => export_csv),
-        route!(GET "/api/summary/{couple_id}/views" => views),
-    ];
-    ROUTES
-}
+pub(crate) const ROUTES: &[Route] = &[
+    route!(POST "/api/couple/therapist" => propose),
+    route!(POST "/api/couple/therapist/approve" => approve),
+    route!(POST "/api/couple/therapist/revoke" => revoke),
+    route!(GET "/api/therapist/couples" => couples),
+    route!(GET "/api/summary/{couple_id}" => summary_json),
+    route!(GET "/api/summary/{couple_id}/export.json" => export_json),
+    route!(GET "/api/summary/{couple_id}/export.csv" => export_csv),
+    route!(GET "/api/summary/{couple_id}/views" => views),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
