@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::entry::{Body, Kind, Outcome};
 use crate::error::ApiError;
-use crate::state::AppState;
-use crate::store::{Scope, User, WriteOp, WriteRequest};
+use crate::hub::Hub;
+use crate::store::{Scope, Store, User, WriteOp, WriteRequest};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,7 +178,7 @@ fn parse(cmd: Command) -> Result<Parsed, ApiError> {
 }
 
 /// Validates and applies one write, then hands its events to the streams it touched.
-pub async fn execute(state: &AppState, user: &User, cmd: Command) -> Result<Ack, ApiError> {
+pub async fn execute(store: &dyn Store, hub: &Hub, user: &User, cmd: Command) -> Result<Ack, ApiError> {
     if user.role != "partner" {
         return Err(ApiError::Forbidden("only partners write entries"));
     }
@@ -194,8 +194,8 @@ pub async fn execute(state: &AppState, user: &User, cmd: Command) -> Result<Ack,
         op,
         now: crate::time::now_ms(),
     };
-    let result = state.store.write(&req).await?;
-    state.hub.publish(&result.events);
+    let result = store.write(&req).await?;
+    hub.publish(&result.events);
     Ok(Ack {
         entry: result
             .entry

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
-use crate::account::Passwords;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::passwords::Passwords;
 use crate::store::{self, Store};
-use crate::stream::Hub;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]

@@ -6,19 +6,13 @@
 //! user may see now gets a position) and sends what follows its cursor, in order, from
 //! the store. The store is the source of truth, and a slow reader only delays itself.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 use tokio::time::{timeout, Instant};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::account::AuthUser;
 use crate::commands::{self, Ack, Command};
@@ -34,133 +28,6 @@ pub const MAX_MESSAGE: usize = 16 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// Positions read from the store per round while catching up.
 const BATCH: i64 = 500;
-
-struct Conn {
-    id: u64,
-    session: String,
-    mailbox: Arc<Mailbox>,
-    kick: CancellationToken,
-}
-
-/// How the hub wakes a connection: a wake-up that finds the connection busy is kept
-/// (one permit), so nothing committed meanwhile is missed.
-#[derive(Default)]
-struct Mailbox {
-    wake: Notify,
-}
-
-impl Mailbox {
-    fn deliver(&self) {
-        self.wake.notify_one();
-    }
-}
-
-#[derive(Default)]
-pub struct Hub {
-    conns: Mutex<HashMap<String, Vec<Conn>>>,
-    next_id: AtomicU64,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-}
-
-/// A connection's place in the hub; unregisters on drop, however the task ends.
-pub struct Registration {
-    hub: Arc<Hub>,
-    user: String,
-    id: u64,
-    mailbox: Arc<Mailbox>,
-    kick: CancellationToken,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let mut conns = self.hub.conns.lock().expect("hub lock");
-        if let Some(list) = conns.get_mut(&self.user) {
-            list.retain(|c| c.id != self.id);
-            if list.is_empty() {
-                conns.remove(&self.user);
-            }
-        }
-    }
-}
-
-impl Hub {
-    pub fn register(self: &Arc<Self>, user: &str, session: &str) -> Registration {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mailbox = Arc::new(Mailbox::default());
-        let kick = self.shutdown.child_token();
-        let conn = Conn {
-            id,
-            session: session.to_string(),
-            mailbox: mailbox.clone(),
-            kick: kick.clone(),
-        };
-        self.conns
-            .lock()
-            .expect("hub lock")
-            .entry(user.to_string())
-            .or_default()
-            .push(conn);
-        Registration {
-            hub: self.clone(),
-            user: user.to_string(),
-            id,
-            mailbox,
-            kick,
-        }
-    }
-
-    /// Wakes every open connection of these users to read their new events from the store.
-    pub fn notify(&self, users: &[String]) {
-        let conns = self.conns.lock().expect("hub lock");
-        for user in users {
-            for c in conns.get(user).into_iter().flatten() {
-                c.mailbox.deliver();
-            }
-        }
-    }
-
-    /// Wakes the open connections of the users a committed write concerns.
-    pub fn publish(&self, changes: &[crate::store::Published]) {
-        self.notify(&crate::store::Published::users(changes));
-    }
-
-    /// Wakes every open connection (after notifications may have been missed).
-    pub fn notify_all(&self) {
-        for c in self.conns.lock().expect("hub lock").values().flatten() {
-            c.mailbox.deliver();
-        }
-    }
-
-    /// Applies another instance's change to this instance's connections.
-    pub fn apply(&self, signal: crate::store::Signal) {
-        match signal {
-            crate::store::Signal::Events(user) => self.notify(&[user]),
-            crate::store::Signal::SessionEnded(session) => self.end_session(&session),
-            crate::store::Signal::Resync => self.notify_all(),
-        }
-    }
-
-    /// Closes the connections opened with this session (log-out, revocation).
-    pub fn end_session(&self, session: &str) {
-        let conns = self.conns.lock().expect("hub lock");
-        for c in conns.values().flatten().filter(|c| c.session == session) {
-            c.kick.cancel();
-        }
-    }
-
-    /// Asks every connection to close with a close frame, then waits for them (bounded).
-    pub async fn shutdown(&self) {
-        self.shutdown.cancel();
-        self.tasks.close();
-        let _ = timeout(Duration::from_secs(5), self.tasks.wait()).await;
-    }
-
-    /// Tracks a connection's task so shutdown can wait for its close frame to go out.
-    pub fn track<F: std::future::Future<Output = ()>>(&self, f: F) -> impl std::future::Future<Output = ()> {
-        self.tasks.track_future(f)
-    }
-}
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -312,8 +179,8 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
 
         let flow = tokio::select! {
             biased;
-            _ = reg.kick.cancelled() => {
-                let (code, reason) = if state.hub.shutdown.is_cancelled() { (1001, "server shutting down") } else { (4001, "session ended") };
+            _ = reg.ended() => {
+                let (code, reason) = if state.hub.shutting_down() { (1001, "server shutting down") } else { (4001, "session ended") };
                 close(&mut sink, code, reason).await;
                 Flow::Stop
             }
@@ -340,7 +207,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, since: Opti
                     }
                 }
             }
-            _ = reg.mailbox.wake.notified() => Flow::Wake,
+            _ = reg.woken() => Flow::Wake,
             _ = ping.tick() => {
                 let session_ok = matches!(AuthUser::from_token_hash(&state, &auth.token_hash).await, Ok(Some(_)));
                 if !session_ok {
@@ -397,7 +264,7 @@ async fn handle_text(state: &AppState, auth: &AuthUser, sink: &mut Sink, text: &
     } else {
         let (request_id, command) = parse_command(text);
         match command {
-            Ok(cmd) => match commands::execute(state, &auth.user, cmd).await {
+            Ok(cmd) => match commands::execute(&*state.store, &state.hub, &auth.user, cmd).await {
                 Ok(ack) => ack_message(request_id.as_deref().unwrap_or_default(), &ack),
                 Err(e) => error_message(request_id.as_deref(), &e),
             },

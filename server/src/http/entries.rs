@@ -148,7 +148,7 @@ async fn create_entry(
     ApiJson(form): ApiJson<CreateEntry>,
 ) -> Result<Response, ApiError> {
     Ok(ack_response(
-        commands::execute(&state, &auth.user, Command::Create(form)).await?,
+        commands::execute(&*state.store, &state.hub, &auth.user, Command::Create(form)).await?,
         true,
     ))
 }
@@ -160,7 +160,7 @@ async fn share_entry(
     ApiJson(form): ApiJson<ChangeConsent>,
 ) -> Result<Response, ApiError> {
     Ok(ack_response(
-        commands::execute(&state, &auth.user, Command::Share(id, form)).await?,
+        commands::execute(&*state.store, &state.hub, &auth.user, Command::Share(id, form)).await?,
         false,
     ))
 }
@@ -172,7 +172,7 @@ async fn withdraw_entry(
     ApiJson(form): ApiJson<ChangeConsent>,
 ) -> Result<Response, ApiError> {
     Ok(ack_response(
-        commands::execute(&state, &auth.user, Command::Withdraw(id, form)).await?,
+        commands::execute(&*state.store, &state.hub, &auth.user, Command::Withdraw(id, form)).await?,
         false,
     ))
 }
@@ -184,7 +184,7 @@ async fn set_outcome(
     ApiJson(form): ApiJson<SetOutcome>,
 ) -> Result<Response, ApiError> {
     Ok(ack_response(
-        commands::execute(&state, &auth.user, Command::SetOutcome(id, form)).await?,
+        commands::execute(&*state.store, &state.hub, &auth.user, Command::SetOutcome(id, form)).await?,
         false,
     ))
 }
@@ -196,7 +196,7 @@ async fn delete_entry(
     ApiJson(form): ApiJson<DeleteEntry>,
 ) -> Result<Response, ApiError> {
     Ok(ack_response(
-        commands::execute(&state, &auth.user, Command::Delete(id, form)).await?,
+        commands::execute(&*state.store, &state.hub, &auth.user, Command::Delete(id, form)).await?,
         false,
     ))
 }
