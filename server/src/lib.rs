@@ -10,6 +10,7 @@ pub mod entry;
 pub mod error;
 pub mod http;
 mod hub;
+pub mod json;
 pub mod limits;
 pub mod pairing;
 mod passwords;

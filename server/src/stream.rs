@@ -95,7 +95,7 @@ pub async fn render_events(state: &AppState, user: &str, events: &[StreamEvent])
 
 /// Parses one client message into a command (the `type` field picks it).
 fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
-    let mut value: Value = match crate::entry::parse_json(text.as_bytes()) {
+    let mut value: Value = match crate::json::parse_json(text.as_bytes()) {
         Ok(v) => v,
         Err(e) => return (None, Err(ApiError::BadRequest(format!("not valid JSON: {e}")))),
     };
@@ -110,13 +110,13 @@ fn parse_command(text: &str) -> (Option<String>, Result<Command, ApiError>) {
         None => Err(ApiError::invalid("entry_id", "missing")),
     };
     let command = match kind.as_ref().and_then(Value::as_str) {
-        Some("create_entry") => crate::entry::from_value("", value).map(Command::Create),
-        Some("share") => entry_id().and_then(|id| Ok(Command::Share(id, crate::entry::from_value("", value)?))),
-        Some("withdraw") => entry_id().and_then(|id| Ok(Command::Withdraw(id, crate::entry::from_value("", value)?))),
+        Some("create_entry") => crate::json::from_value("", value).map(Command::Create),
+        Some("share") => entry_id().and_then(|id| Ok(Command::Share(id, crate::json::from_value("", value)?))),
+        Some("withdraw") => entry_id().and_then(|id| Ok(Command::Withdraw(id, crate::json::from_value("", value)?))),
         Some("set_outcome") => {
-            entry_id().and_then(|id| Ok(Command::SetOutcome(id, crate::entry::from_value("", value)?)))
+            entry_id().and_then(|id| Ok(Command::SetOutcome(id, crate::json::from_value("", value)?)))
         }
-        Some("delete_entry") => entry_id().and_then(|id| Ok(Command::Delete(id, crate::entry::from_value("", value)?))),
+        Some("delete_entry") => entry_id().and_then(|id| Ok(Command::Delete(id, crate::json::from_value("", value)?))),
         Some(_) => Err(ApiError::invalid(
             "type",
             "unknown message type: use create_entry, share, withdraw, set_outcome or delete_entry",

@@ -5,7 +5,7 @@
 //! near-valid bodies and messages of every kind): a subtree replaced, removed or added, a
 //! string padded past its limit, bytes flipped, inserted or cut off.
 //!
-//! - Unit level: the public decoders (`entry::Body::parse`, `entry::from_value` for every
+//! - Unit level: the public decoders (`entry::Body::parse`, `json::from_value` for every
 //!   command and account form, `entry::check_reply`, the pairing-code, email, name and
 //!   password checks) never panic and answer `Ok` or an `ApiError` with a 4xx status; a
 //!   body that parses re-parses to itself from its stored JSON.
@@ -28,8 +28,9 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use tandem::account::{LogIn, SignUp};
 use tandem::commands::{ChangeConsent, CreateEntry, DeleteEntry, SetOutcome};
-use tandem::entry::{check_reply, from_value, Body, Kind};
+use tandem::entry::{check_reply, Body, Kind};
 use tandem::error::ApiError;
+use tandem::json::from_value;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{check_in, new_id, spawn_app, Backend, Client, Partner, TestApp, Ws};

@@ -6,6 +6,7 @@ mod helpers;
 mod hardening;
 
 mod accounts;
+mod architecture;
 mod bad_input;
 mod browser;
 mod browser_summary;

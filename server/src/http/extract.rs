@@ -41,8 +41,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
         // Strict: a key named twice is refused, not resolved to its last value.
         let value: Value =
-            crate::entry::parse_json(&bytes).map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
-        Ok(ApiJson(crate::entry::from_value("", value)?))
+            crate::json::parse_json(&bytes).map_err(|e| ApiError::BadRequest(format!("not valid JSON: {e}")))?;
+        Ok(ApiJson(crate::json::from_value("", value)?))
     }
 }
 

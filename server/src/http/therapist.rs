@@ -93,7 +93,7 @@ async fn couples(State(state): State<AppState>, auth: AuthUser) -> Result<Json<V
             .max();
     }
     // Most recent first; couples that shared nothing yet last (names, then ids, keep it stable).
-    rows.sort_by(|a, b| b.last_shared_at.cmp(&a.last_shared_at));
+    rows.sort_by_key(|c| std::cmp::Reverse(c.last_shared_at));
     let couples: Vec<Value> = rows
         .iter()
         .map(|c| {
