@@ -13,8 +13,8 @@
 use async_trait::async_trait;
 
 use super::contract::{EventKind, Published, Result};
-use super::couples::CoupleTx;
-use super::write::{emit, emit_to_readers, emit_to_therapist};
+use super::couples::{end_couple_in, CoupleTx};
+use super::write::{emit, emit_to_readers};
 use crate::error::ApiError;
 use crate::records::{DeletedAccount, EntryRecord};
 
@@ -85,11 +85,7 @@ pub async fn delete_account_in<T: AccountTx>(tx: &mut T, user_id: &str, now: i64
     }
     // The couple ends, and with it any therapist's access (told while they still have it).
     if let Some(couple) = tx.current_couple(user_id).await? {
-        emit_to_therapist(tx, Some(&couple.id), now, &mut out).await?;
-        tx.end_couple(now, &couple.id).await?;
-        tx.leave_couple(&couple.id).await?;
-        tx.delete_invites(&couple.id).await?;
-        tx.revoke_links(now, user_id, &couple.id).await?;
+        end_couple_in(tx, &couple.id, user_id, now, &mut out).await?;
         let other = if couple.partner_a == user_id {
             couple.partner_b.clone()
         } else {

@@ -170,14 +170,28 @@ pub async fn unpair_in<T: CoupleTx>(tx: &mut T, user_id: &str, now: i64) -> Resu
     let Some(couple) = tx.current_couple(user_id).await? else {
         return Err(ApiError::conflict("not_paired", "you are not in a couple"));
     };
-    tx.end_couple(now, &couple.id).await?;
-    tx.leave_couple(&couple.id).await?;
-    tx.delete_invites(&couple.id).await?;
     let mut out = Vec::new();
+    end_couple_in(tx, &couple.id, user_id, now, &mut out).await?;
     tell_couple(tx, &couple, now, &mut out).await?;
-    super::write::emit_to_therapist(tx, Some(&couple.id), now, &mut out).await?;
-    tx.revoke_links(now, user_id, &couple.id).await?;
     Ok(Published::users(&out))
+}
+
+/// Ends a couple on `by`'s word (unpairing, or deleting their account): its therapist is
+/// told while they still have access, then the couple ends, its members are free to pair
+/// again, its invite is retired and its therapist links are revoked. Telling the members
+/// is the caller's.
+pub async fn end_couple_in<T: CoupleTx>(
+    tx: &mut T,
+    couple_id: &str,
+    by: &str,
+    now: i64,
+    out: &mut Vec<Published>,
+) -> Result<()> {
+    super::write::emit_to_therapist(tx, Some(couple_id), now, out).await?;
+    tx.end_couple(now, couple_id).await?;
+    tx.leave_couple(couple_id).await?;
+    tx.delete_invites(couple_id).await?;
+    tx.revoke_links(now, by, couple_id).await
 }
 
 /// Proposes a therapist (by their account's e-mail); the proposer's approval comes with it.
